@@ -1,0 +1,115 @@
+"""Template fingerprints: MinHash signatures and LSH band keys, vectorised.
+
+Shingles are hashed word bigrams of the slot-normalised template
+(:mod:`distillwatch.features.text`). Signatures use datasketch's ``affine64``
+permutation scheme (MurmurHash3 finaliser pre-mix, then ``a*h + b`` mod 2^64)
+with datasketch's own permutation parameters, so a signature computed here
+equals ``datasketch.MinHash(num_perm, seed, hashfunc=identity,
+scheme="affine64")`` fed the same shingle hashes (a test checks this), and
+datasketch's ``MinHashLSH`` can index them. The batch path is NumPy over the
+flattened shingles of a whole batch: one pass per permutation, no per-row
+Python.
+
+Band keys (``NUM_BANDS`` bands of ``ROWS_PER_BAND`` rows) are what linking
+blocks on: two prompts share a band key with probability ``1-(1-s^r)^b`` for
+Jaccard similarity ``s`` (0.86 at s=0.8, 0.23 at s=0.5, 0.03 at s=0.3).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from datasketch import MinHash
+
+NUM_PERM = 16
+NUM_BANDS = 4
+ROWS_PER_BAND = NUM_PERM // NUM_BANDS
+SEED = 1
+_EMPTY = np.uint64(np.iinfo(np.uint64).max)
+
+U64 = np.uint64
+
+
+def fmix64(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3 64-bit finaliser (a bijection), element-wise, wrapping."""
+    with np.errstate(over="ignore"):
+        h = h ^ (h >> U64(33))
+        h = h * U64(0xFF51AFD7ED558CCD)
+        h = h ^ (h >> U64(33))
+        h = h * U64(0xC4CEB9FE1A85EC53)
+        return h ^ (h >> U64(33))
+
+
+@lru_cache(maxsize=4)
+def permutations(num_perm: int = NUM_PERM, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine64 permutation parameters (a, b)."""
+    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=lambda x: x, scheme="affine64")
+    a, b = m.permutations
+    return np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)
+
+
+def shingle_hashes(tokens: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Flat shingle hashes and per-row offsets for a list[str] Series.
+
+    Shingle i of a row combines token i and token i+1 (the last token pairs
+    with a terminator), so a row of L tokens has L shingles.
+    """
+    arr = tokens.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offsets = np.asarray(arr.offsets, dtype=np.int64)
+    offsets = offsets - offsets[0]
+    flat = pl.Series(arr.flatten()).hash(seed=11).to_numpy().astype(np.uint64, copy=False)
+    nxt = np.empty_like(flat)
+    if flat.size:
+        nxt[:-1] = flat[1:]
+        ends = offsets[1:][np.diff(offsets) > 0] - 1
+        nxt[ends] = U64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        sh = flat ^ (nxt * U64(0x100000001B3))
+    return sh, offsets
+
+
+def minhash_signatures(tokens: pl.Series, num_perm: int = NUM_PERM) -> np.ndarray:
+    """MinHash signatures, shape (n_rows, num_perm) uint64; empty rows all-max."""
+    sh, offsets = shingle_hashes(tokens)
+    n = len(offsets) - 1
+    sig = np.full((n, num_perm), _EMPTY, dtype=np.uint64)
+    if sh.size == 0:
+        return sig
+    a, b = permutations(num_perm)
+    mixed = fmix64(sh)
+    lens = np.diff(offsets)
+    nonempty = lens > 0
+    starts = offsets[:-1][nonempty]
+    with np.errstate(over="ignore"):
+        for k in range(num_perm):
+            phv = mixed * a[k] + b[k]
+            sig[nonempty, k] = np.minimum.reduceat(phv, starts)
+    return sig
+
+
+def band_keys(sig: np.ndarray, num_bands: int = NUM_BANDS) -> np.ndarray:
+    """LSH band keys, shape (n_rows, num_bands) uint64; 0 marks an empty prompt."""
+    n, k = sig.shape
+    r = k // num_bands
+    keys = np.zeros((n, num_bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(num_bands):
+            acc = np.full(n, U64(j + 1), dtype=np.uint64)
+            for i in range(r):
+                acc = fmix64(acc * U64(31) ^ sig[:, j * r + i])
+            keys[:, j] = acc
+    empty = sig[:, 0] == _EMPTY
+    keys[empty] = 0
+    keys[keys == 0] = 1  # keep 0 reserved for "no text"
+    keys[empty] = 0
+    return keys
+
+
+def jaccard_estimate(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
+    """Estimated Jaccard similarity of two signatures."""
+    return float(np.mean(sig_a == sig_b))

@@ -1,0 +1,157 @@
+"""Per-request features: one definition for batch, replay, gateway and Spark.
+
+:func:`compute_features` turns a batch of normalised events
+(:data:`distillwatch.ingest.schema.EVENT_SCHEMA`) into the feature frame
+(:data:`FEATURE_SCHEMA`). Text work (slot normalisation, MinHash, the
+classifiers) runs once per distinct (system, prompt) pair of the batch and is
+scattered back with NumPy, so templated traffic costs far less than its row
+count. Everything else is a Polars expression over the whole batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from distillwatch.features.classifiers import TextClassifiers
+from distillwatch.features.fingerprint import NUM_BANDS, band_keys, minhash_signatures
+from distillwatch.features.text import hash64_expr, template_expr, tokens_expr
+
+LONG_MAX_TOKENS = 4000
+REASONING_EFFORTS_HIGH = ("high", "medium", "xhigh", "max")
+
+FEATURE_SCHEMA: dict[str, pl.DataType] = {
+    "ts": pl.Datetime("ms", "UTC"),
+    "account_id": pl.String(),
+    "end_user_id": pl.String(),
+    "model": pl.String(),
+    "text_key": pl.UInt64(),
+    "template_key": pl.UInt64(),
+    "sys_key": pl.UInt64(),
+    **{f"lsh_{j}": pl.UInt64() for j in range(NUM_BANDS)},
+    "cot": pl.Float32(),
+    "rubric": pl.Float32(),
+    "capability": pl.Int8(),
+    "single_turn": pl.Boolean(),
+    "tool_use": pl.Boolean(),
+    "param_sig": pl.UInt64(),
+    "maxlen_hit": pl.Boolean(),
+    "long_request": pl.Boolean(),
+    "prob_harvest": pl.Boolean(),
+    "reasoning_harvest": pl.Boolean(),
+    "output_tokens": pl.Int32(),
+    "ip_key": pl.UInt64(),
+    "ip_prefix": pl.UInt64(),
+    "ua_key": pl.UInt64(),
+    "eu_key": pl.UInt64(),
+}
+
+
+def _text_features(frame: pl.DataFrame, clf: TextClassifiers) -> pl.DataFrame:
+    """Fingerprints and classifier scores, computed once per distinct text."""
+    keyed = frame.select(
+        text_key=pl.concat_str(
+            [pl.col("system").fill_null(""), pl.col("prompt").fill_null("")], separator="\x1e"
+        ).hash(seed=3),
+        system=pl.col("system"),
+        prompt=pl.col("prompt"),
+    )
+    keys = keyed["text_key"].to_numpy()
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    distinct = keyed[first]
+    tmpl = distinct.select(
+        template=template_expr(pl.col("prompt")),
+        sys_key=hash64_expr(pl.col("system")),
+        empty=pl.col("prompt").fill_null("").str.strip_chars().str.len_chars() == 0,
+    ).with_columns(tokens=tokens_expr(pl.col("template")))
+    sig = minhash_signatures(tmpl["tokens"])
+    bands = band_keys(sig)
+    bands[tmpl["empty"].to_numpy()] = 0
+    scores = clf.score(distinct["system"].to_list(), distinct["prompt"].to_list())
+    template_key = tmpl.select(hash64_expr(pl.col("template")))["template"].to_numpy()
+    cols: dict[str, np.ndarray] = {
+        "text_key": uniq,
+        "template_key": template_key,
+        "sys_key": tmpl["sys_key"].to_numpy(),
+        "cot": scores.cot,
+        "rubric": scores.rubric,
+        "capability": scores.capability,
+    }
+    for j in range(NUM_BANDS):
+        cols[f"lsh_{j}"] = bands[:, j]
+    return pl.DataFrame({k: v[inverse] for k, v in cols.items()})
+
+
+def _param_signature() -> pl.Expr:
+    parts = [
+        pl.col(c).cast(pl.String).fill_null("-")
+        for c in (
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "n",
+            "logprobs",
+            "top_logprobs",
+            "stream",
+            "reasoning_effort",
+            "tools",
+        )
+    ]
+    return pl.concat_str(parts, separator="|").hash(seed=5)
+
+
+def _ip_prefix() -> pl.Expr:
+    ip = pl.col("ip")
+    v4 = ip.str.extract(r"^(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}$", 1)
+    v6 = ip.str.to_lowercase().str.extract(r"^([0-9a-f]{0,4}:[0-9a-f]{0,4}:[0-9a-f]{0,4})", 1)
+    return hash64_expr(pl.coalesce(v4, v6))
+
+
+def _request_shape() -> list[pl.Expr]:
+    max_tokens = pl.col("max_tokens")
+    out_tokens = pl.col("output_tokens")
+    return [
+        pl.col("ts"),
+        pl.col("account_id"),
+        pl.col("end_user_id"),
+        pl.col("model"),
+        ((pl.col("n_user_turns") <= 1) & (pl.col("n_assistant_turns") == 0)).alias("single_turn"),
+        ((pl.col("tools").fill_null(0) > 0) | (pl.col("n_tool_messages") > 0)).alias("tool_use"),
+        _param_signature().alias("param_sig"),
+        (
+            (pl.col("finish_reason") == "length").fill_null(False)
+            | ((out_tokens >= 0.95 * max_tokens) & (max_tokens >= 256)).fill_null(False)
+        ).alias("maxlen_hit"),
+        (max_tokens.fill_null(0) >= LONG_MAX_TOKENS).alias("long_request"),
+        (
+            pl.col("logprobs").fill_null(False)
+            | (pl.col("top_logprobs").fill_null(0) > 0)
+            | (pl.col("n").fill_null(1) > 1)
+        ).alias("prob_harvest"),
+        (
+            pl.col("reasoning_effort").is_in(REASONING_EFFORTS_HIGH).fill_null(False)
+            | (pl.col("reasoning_tokens").fill_null(0) > 0)
+            | (pl.col("reasoning_chars").fill_null(0) > 0)
+        ).alias("reasoning_harvest"),
+        out_tokens.fill_null(0).cast(pl.Int32).alias("output_tokens"),
+        hash64_expr(pl.col("ip")).alias("ip_key"),
+        _ip_prefix().alias("ip_prefix"),
+        hash64_expr(pl.col("user_agent")).alias("ua_key"),
+        hash64_expr(pl.col("end_user_id")).alias("eu_key"),
+    ]
+
+
+def compute_features(
+    events: pa.RecordBatch | pa.Table | pl.DataFrame, clf: TextClassifiers | None = None
+) -> pl.DataFrame:
+    """The feature frame of a batch of normalised events (same row order)."""
+    frame = events if isinstance(events, pl.DataFrame) else pl.from_arrow(events)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.height == 0:
+        return pl.DataFrame(schema=FEATURE_SCHEMA)
+    clf = clf or TextClassifiers.load()
+    shape = frame.select(_request_shape())
+    text = _text_features(frame, clf)
+    out = pl.concat([shape, text], how="horizontal")
+    return out.select([pl.col(c).cast(t) for c, t in FEATURE_SCHEMA.items()])

@@ -1,0 +1,106 @@
+"""Detection settings: loaded from YAML, validated, with file-and-key errors.
+
+The packaged ``config/default.yaml`` is the documented default; a user file
+passed with ``--config`` overrides any subset of it (deep merge).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ACTIONS = ("allow", "review", "challenge", "degrade", "block")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names file and key."""
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def parse_duration(text: str | int | float) -> int:
+    """'10m', '1h', '30s', '2d' or seconds -> milliseconds."""
+    if isinstance(text, int | float):
+        return int(text * 1000)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", str(text))
+    if not m:
+        raise ConfigError(f"cannot parse duration {text!r} (use e.g. 10m, 1h, 30s)")
+    unit = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}[m.group(2) or "s"]
+    return int(float(m.group(1)) * unit)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated detection settings."""
+
+    weights: dict[str, dict[str, float]]
+    risk: dict[str, float]
+    thresholds: dict[str, float]
+    min_requests_enforce: int
+    campaign_enforce: bool
+    window_ms: int
+    score_every: int
+    min_end_users: int
+    source: str
+
+    @classmethod
+    def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
+        text = resources.files("distillwatch").joinpath("config/default.yaml").read_text()
+        raw: dict[str, Any] = yaml.safe_load(text)
+        source = "default.yaml"
+        if path is not None:
+            p = Path(path)
+            try:
+                user = yaml.safe_load(p.read_text()) or {}
+            except (OSError, yaml.YAMLError) as e:
+                raise ConfigError(f"{p}: {e}") from e
+            if not isinstance(user, dict):
+                raise ConfigError(f"{p}: top level must be a mapping")
+            raw = _merge(raw, user)
+            source = str(p)
+        raw = _merge(raw, overrides)
+        return cls.from_dict(raw, source)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "<dict>") -> Settings:
+        from distillwatch.signals import ALL_SIGNALS
+
+        known = {s.name: s.group for s in ALL_SIGNALS}
+        weights: dict[str, dict[str, float]] = {}
+        for group, sigs in raw.get("signals", {}).items():
+            if group not in ("harvest", "automation", "identity"):
+                raise ConfigError(f"{source}: signals.{group}: unknown group")
+            for name, w in (sigs or {}).items():
+                if name not in known:
+                    raise ConfigError(f"{source}: signals.{group}.{name}: unknown signal")
+                if known[name] != group:
+                    raise ConfigError(f"{source}: signals.{group}.{name}: belongs to {known[name]}")
+                if not isinstance(w, int | float) or not 0 <= w <= 1:
+                    raise ConfigError(f"{source}: signals.{group}.{name}: weight must be in [0, 1]")
+                weights.setdefault(group, {})[name] = float(w)
+        acts = raw["actions"]
+        thresholds = {a: float(acts[a]) for a in ACTIONS[1:]}
+        vals = [thresholds[a] for a in ACTIONS[1:]]
+        if vals != sorted(vals) or not all(0 < x <= 1 for x in vals):
+            raise ConfigError(f"{source}: actions: thresholds must be ascending within (0, 1]")
+        return cls(
+            weights=weights,
+            risk={k: float(v) for k, v in raw["risk"].items()},
+            thresholds=thresholds,
+            min_requests_enforce=int(acts.get("min_requests_enforce", 40)),
+            campaign_enforce=bool(acts.get("campaign_enforce", True)),
+            window_ms=parse_duration(raw["replay"]["window"]),
+            score_every=int(raw["replay"].get("score_every", 1)),
+            min_end_users=int(raw.get("subaccounts", {}).get("min_end_users", 20)),
+            source=source,
+        )

@@ -1,0 +1,179 @@
+"""Harvest signals: what the traffic is trying to extract.
+
+Distillation needs outputs worth training on: reasoning traces, grades,
+long high-capability answers, token probabilities. These signals measure how
+much of an entity's traffic asks for exactly that.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from distillwatch.features.classifiers import CAPABILITIES
+from distillwatch.signals.base import Signal, ramp, share
+from distillwatch.signals.state import StateView
+
+HIGH_VALUE = ("coding", "agentic", "math", "reasoning")
+_HV_IDX = [CAPABILITIES.index(c) for c in HIGH_VALUE]
+
+
+class CotElicitation(Signal):
+    """Share of requests that coerce the model to write out its chain of thought.
+
+    Catches: "articulate the internal reasoning behind a completed response",
+    Orca-style "think step-by-step and justify your steps" system prompts,
+    show-your-work demands at volume. Misses: attackers who harvest reasoning
+    through the API's own reasoning output without asking in the prompt (see
+    ``ReasoningHarvest``) or phrase the demand in ways the classifier has not
+    seen. Eval harnesses appending "Let's think step by step" score moderately.
+    """
+
+    name = "cot_elicitation"
+    group = "harvest"
+    unit = " of requests"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        return share(v, "cot_hi")
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        return ramp(m, 0.15, 0.6)
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests demand a written-out chain of thought"
+
+
+class RubricShare(Signal):
+    """Share of requests that ask the model to grade or score responses.
+
+    Catches: reward-model data collection (LLM-as-judge prompts, rubric
+    scoring, pairwise preference). Misses: grading disguised as ordinary
+    questions; legitimate eval teams running LLM-as-judge also score high, so
+    this never acts alone.
+    """
+
+    name = "rubric_share"
+    group = "harvest"
+    unit = " of requests"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        return share(v, "rubric_hi")
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        return ramp(m, 0.1, 0.5)
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests ask to grade or score a response against criteria"
+
+
+class CapabilityConcentration(Signal):
+    """Share of requests in high-value areas (coding, agentic/tool use, math, reasoning).
+
+    Catches: capability sweeps that focus on what makes a frontier model
+    valuable. Misses: broad general-purpose harvesting; coding-assistant users
+    also concentrate on coding, so the weight is modest.
+    """
+
+    name = "capability_concentration"
+    group = "harvest"
+    unit = " of requests"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        n = v["n"]
+        hv = v["cap"][:, _HV_IDX].sum(axis=1)
+        return np.divide(hv, n, out=np.zeros_like(n), where=n > 0)
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        return ramp(m, 0.55, 0.95)
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests target coding, agentic, math or reasoning"
+
+
+class MaxLengthShare(Signal):
+    """Share of requests built to extract maximal output.
+
+    Catches: very large ``max_tokens`` and answers cut at the length limit,
+    the shape of harvesting long solutions and traces. Misses: harvesters
+    who keep default limits. Long-form writing users also hit limits, so this
+    needs other harvest evidence to matter.
+    """
+
+    name = "max_length_share"
+    group = "harvest"
+    unit = " of requests"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        return np.maximum(share(v, "long_request"), share(v, "maxlen_hit"))
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        return ramp(m, 0.3, 0.85)
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests ask for very long outputs or stop at the length limit"
+
+
+class ProbabilityHarvest(Signal):
+    """Share of requests asking for logprobs, top_logprobs or n > 1.
+
+    Catches: soft-label distillation (token probabilities) and best-of-n
+    sampling for data generation. Misses: everyone not using these options;
+    eval harnesses use logprobs legitimately, so the weight is small.
+    """
+
+    name = "probability_harvest"
+    group = "harvest"
+    unit = " of requests"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        return share(v, "prob_harvest")
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        return ramp(m, 0.2, 0.7)
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests ask for token probabilities or several samples"
+
+
+class ReasoningHarvest(Signal):
+    """Share of requests that set a high reasoning effort or receive reasoning text.
+
+    Catches: collection of the API's own reasoning output. Misses: models
+    without exposed reasoning; many legitimate users want deep reasoning too.
+    """
+
+    name = "reasoning_harvest"
+    group = "harvest"
+    unit = " of requests"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        return share(v, "reasoning_harvest")
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        return ramp(m, 0.4, 0.95)
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests ask for high reasoning effort or receive reasoning"
+
+
+class ModelLaunchRush(Signal):
+    """Share of requests sent to a model within a day of its first appearance.
+
+    Catches: campaigns that move to a newly released model within hours (the
+    public reports). Misses: attackers that wait; early adopters also rush,
+    so it only adds to other harvest evidence.
+    """
+
+    name = "model_launch_rush"
+    group = "harvest"
+    unit = " of requests"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        return share(v, "new_model")
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        return ramp(m, 0.3, 0.8)
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests hit a model within 24 h of its release"

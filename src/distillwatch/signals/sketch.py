@@ -1,0 +1,50 @@
+"""Per-entity HyperLogLog registers held in one NumPy matrix.
+
+Each tracked entity (account or end user) owns ``M`` uint8 registers per
+sketch, so distinct counts (templates, IPs, parameter signatures, ...) cost a
+fixed 32 bytes per entity whatever its volume. Updates for a whole batch are
+one ``np.maximum.at``; estimates for many entities are one vectorised pass.
+With ``M = 32`` the standard error is about 18% for large counts and small
+counts (the ones that matter for "does this account reuse one template?") are
+near exact through linear counting.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+M = 32
+_LOG2M = 5
+_ALPHA = 0.697  # HLL bias constant for m = 32
+
+
+def register_updates(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Register index and rank for 64-bit hashes (0 hashes are ignored by callers)."""
+    h = hashes.astype(np.uint64, copy=False)
+    idx = (h & np.uint64(M - 1)).astype(np.int64)
+    w = h >> np.uint64(_LOG2M)
+    # leading zeros of the remaining (64 - log2M)-bit word, plus one
+    _, exp = np.frexp(w.astype(np.float64))
+    rank = (64 - _LOG2M) - exp + 1
+    rank = np.where(w == 0, 64 - _LOG2M + 1, rank)
+    return idx, rank.astype(np.uint8)
+
+
+def update(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:
+    """Add hashes to the sketches of ``rows`` (parallel arrays); 0 = no value."""
+    keep = hashes != 0
+    if not keep.any():
+        return
+    idx, rank = register_updates(hashes[keep])
+    flat = registers.reshape(-1)
+    np.maximum.at(flat, rows[keep].astype(np.int64) * M + idx, rank)
+
+
+def estimate(registers: np.ndarray) -> np.ndarray:
+    """Distinct-count estimates, one per row of a (n, M) register matrix."""
+    reg = registers.astype(np.float64)
+    raw = _ALPHA * M * M / np.sum(np.exp2(-reg), axis=1)
+    zeros = np.sum(registers == 0, axis=1)
+    with np.errstate(divide="ignore"):
+        linear = M * np.log(M / np.maximum(zeros, 1))
+    return np.where((raw <= 2.5 * M) & (zeros > 0), linear, raw)

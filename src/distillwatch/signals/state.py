@@ -1,0 +1,229 @@
+"""Per-entity running aggregates: the state every signal reads.
+
+An *entity* is an account, or an end user inside an account (key
+``account_id + "\\x1f" + end_user_id``). :class:`EntityState` keeps one row per
+entity in NumPy columns (counters, time statistics, hour-of-day histogram,
+HyperLogLog sketches) and folds in one micro-batch of feature rows at a time,
+vectorised. Because the engine feeds micro-batches in event-time order, the
+state after a batch depends only on events at or before its end: decisions
+made from it are causal.
+
+The same class backs the gateway's in-memory state (batches of one);
+``view`` hands signals a read-only :class:`StateView` of chosen rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from distillwatch.features.classifiers import CAPABILITIES
+from distillwatch.signals import sketch
+
+# boolean/float feature columns summed per entity: state column <- feature column
+SUMS: dict[str, str] = {
+    "cot_sum": "cot",
+    "single_turn": "single_turn",
+    "tool_use": "tool_use",
+    "maxlen_hit": "maxlen_hit",
+    "long_request": "long_request",
+    "prob_harvest": "prob_harvest",
+    "reasoning_harvest": "reasoning_harvest",
+    "new_model": "new_model",
+}
+# thresholded counts: state column <- (feature column, threshold)
+HIGHS: dict[str, tuple[str, float]] = {"cot_hi": ("cot", 0.5), "rubric_hi": ("rubric", 0.5)}
+# distinct-count sketches: sketch name <- feature column of 64-bit keys
+SKETCHES: dict[str, str] = {
+    "templates": "template_key",
+    "near": "lsh_0",
+    "texts": "text_key",
+    "params": "param_sig",
+    "ips": "ip_key",
+    "prefixes": "ip_prefix",
+    "uas": "ua_key",
+    "end_users": "eu_key",
+}
+N_CAP = len(CAPABILITIES)
+MS_PER_DAY = 86_400_000
+
+
+def entity_keys(feat: pl.DataFrame, level: str) -> pl.Series:
+    """Entity key per row: the account, or account + end user (null when absent)."""
+    if level == "account":
+        return feat["account_id"]
+    return feat.select(
+        pl.when(pl.col("end_user_id").is_not_null())
+        .then(pl.col("account_id") + "\x1f" + pl.col("end_user_id"))
+        .otherwise(None)
+    ).to_series()
+
+
+@dataclass
+class StateView:
+    """Read-only columns of some entities' state, aligned row by row."""
+
+    cols: dict[str, np.ndarray]
+    keys: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.cols[name]
+
+    def __len__(self) -> int:
+        return len(self.cols["n"])
+
+    def distinct(self, name: str) -> np.ndarray:
+        return sketch.estimate(self.cols[f"hll_{name}"])
+
+
+class EntityState:
+    """Growing table of per-entity aggregates, updated by micro-batch."""
+
+    SCALARS = (
+        "n",
+        *SUMS,
+        *HIGHS,
+        "out_tokens",
+        "first_ts",
+        "last_ts",
+        "active_days",
+        "last_day",
+        "day_count",
+        "max_day_count",
+        "gap_n",
+        "gap_log_sum",
+        "gap_log_sq",
+    )
+    # account profile (from the accounts side table); NaN = unknown
+    PROFILE = ("tier", "verified", "created_ms", "reseller")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.index: dict[str, int] = {}
+        self.keys: list[str] = []
+        self._cap = 0
+        self.cols: dict[str, np.ndarray] = {}
+        self._grow(capacity)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _grow(self, capacity: int) -> None:
+        def resize(a: np.ndarray | None, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+            out = np.zeros(shape, dtype=dtype)
+            if a is not None:
+                out[: a.shape[0]] = a
+            return out
+
+        old = self.cols
+        for name in self.SCALARS:
+            self.cols[name] = resize(old.get(name), (capacity,), np.float64)
+        for name in self.PROFILE:
+            col = np.full(capacity, np.nan)
+            if name in old:
+                col[: old[name].shape[0]] = old[name]
+            self.cols[name] = col
+        self.cols["cap"] = resize(old.get("cap"), (capacity, N_CAP), np.float64)
+        self.cols["hours"] = resize(old.get("hours"), (capacity, 24), np.float64)
+        for s in SKETCHES:
+            self.cols[f"hll_{s}"] = resize(old.get(f"hll_{s}"), (capacity, sketch.M), np.uint8)
+        self._cap = capacity
+
+    def rows_for(self, keys: pl.Series) -> np.ndarray:
+        """Row index per key, creating rows for new keys."""
+        uniq = keys.unique(maintain_order=True).to_list()
+        new = [k for k in uniq if k not in self.index]
+        if new:
+            start = len(self.keys)
+            self.keys.extend(new)
+            self.index.update({k: start + i for i, k in enumerate(new)})
+            if len(self.keys) > self._cap:
+                self._grow(max(len(self.keys), 2 * self._cap))
+        table = pl.DataFrame(
+            {"key": uniq, "row": [self.index[k] for k in uniq]},
+            schema={"key": pl.String, "row": pl.Int64},
+        )
+        joined = keys.rename("key").to_frame().join(table, on="key", how="left", maintain_order="left")
+        return np.asarray(joined["row"].to_numpy())
+
+    def update(self, feat: pl.DataFrame, keys: pl.Series) -> np.ndarray:
+        """Fold a batch of feature rows into the state; returns the touched rows."""
+        mask = keys.is_not_null().to_numpy()
+        if not mask.any():
+            return np.zeros(0, dtype=np.int64)
+        if not mask.all():
+            feat, keys = feat.filter(pl.Series(mask)), keys.filter(pl.Series(mask))
+        rows = self.rows_for(keys)
+        c = self.cols
+        ts = feat["ts"].dt.epoch("ms").to_numpy().astype(np.int64)
+        order = np.lexsort((ts, rows))
+        rows_s, ts_s = rows[order], ts[order]
+        touched, starts, counts = np.unique(rows_s, return_index=True, return_counts=True)
+        # counters
+        c["n"][touched] += counts
+        for col, src in SUMS.items():
+            vals = feat[src].cast(pl.Float64).fill_null(0).to_numpy()[order]
+            c[col][touched] += np.add.reduceat(vals, starts)
+        for col, (src, thr) in HIGHS.items():
+            vals = (feat[src].to_numpy()[order] >= thr).astype(np.float64)
+            c[col][touched] += np.add.reduceat(vals, starts)
+        c["out_tokens"][touched] += np.add.reduceat(
+            feat["output_tokens"].to_numpy()[order].astype(np.float64), starts
+        )
+        cap = feat["capability"].to_numpy()[order].astype(np.int64)
+        np.add.at(c["cap"], (rows_s, cap), 1.0)
+        np.add.at(c["hours"], (rows_s, (ts_s // 3_600_000) % 24), 1.0)
+        self._update_time(touched, starts, counts, rows_s, ts_s)
+        for name, src in SKETCHES.items():
+            sketch.update(c[f"hll_{name}"], rows, feat[src].to_numpy())
+        return touched
+
+    def _update_time(
+        self,
+        touched: np.ndarray,
+        starts: np.ndarray,
+        counts: np.ndarray,
+        rows_s: np.ndarray,
+        ts_s: np.ndarray,
+    ) -> None:
+        c = self.cols
+        new = c["n"][touched] == counts
+        c["first_ts"][touched[new]] = ts_s[starts[new]]
+        prev_last = c["last_ts"][rows_s]
+        prev = np.empty_like(ts_s, dtype=np.float64)
+        prev[1:] = ts_s[:-1]
+        prev[starts] = prev_last[starts]
+        valid = np.ones(len(ts_s), dtype=bool)
+        valid[starts[new]] = False
+        gaps = np.log1p(np.maximum(ts_s - prev, 0) / 1000.0)
+        gaps_v = np.where(valid, gaps, 0.0)
+        c["gap_n"][touched] += np.add.reduceat(valid.astype(np.float64), starts)
+        c["gap_log_sum"][touched] += np.add.reduceat(gaps_v, starts)
+        c["gap_log_sq"][touched] += np.add.reduceat(gaps_v * gaps_v, starts)
+        ends = starts + counts - 1
+        c["last_ts"][touched] = np.maximum(c["last_ts"][touched], ts_s[ends])
+        # active days and busiest day (per-entity day of the batch's last event)
+        day = ts_s // MS_PER_DAY
+        last_day_batch = day[ends]
+        same_day_n = np.add.reduceat((day == last_day_batch[np.repeat(np.arange(len(starts)), counts)]).astype(np.float64), starts)
+        distinct_new_days = np.add.reduceat(
+            np.r_[True, (np.diff(day) != 0) | (np.diff(rows_s) != 0)].astype(np.float64)
+            * (day > c["last_day"][rows_s]),
+            starts,
+        )
+        continuing = last_day_batch == c["last_day"][touched]
+        c["day_count"][touched] = np.where(continuing, c["day_count"][touched], 0.0) + same_day_n
+        c["max_day_count"][touched] = np.maximum(c["max_day_count"][touched], c["day_count"][touched])
+        c["active_days"][touched] += distinct_new_days
+        c["last_day"][touched] = np.maximum(c["last_day"][touched], last_day_batch)
+
+    def set_profile(self, rows: np.ndarray, profile: dict[str, np.ndarray]) -> None:
+        """Attach account-table facts (tier code, verified, created_ms, reseller)."""
+        for name, values in profile.items():
+            self.cols[name][rows] = values
+
+    def view(self, rows: np.ndarray) -> StateView:
+        """State of the given rows (copies), for signals and scoring."""
+        cols = {k: v[rows] for k, v in self.cols.items()}
+        return StateView(cols, [self.keys[i] for i in rows])
