@@ -51,8 +51,12 @@ class Population:
         p = self.profile
         active = (rng.random(self.size) < p.p_active) & (day >= self.start_day)
         lam = self.rate * (p.weekend_factor if weekday >= 5 else 1.0)
-        c = rng.poisson(lam) * active
-        return np.clip(c, 0, int(p.rate[3])).astype(np.int64)
+        c = np.clip(
+            rng.poisson(lam),
+            int(p.rate[2] * min(1.0, float(np.min(self.rate)) / p.rate[2])),
+            int(p.rate[3]),
+        )
+        return np.where(active, c, 0).astype(np.int64)
 
 
 def make_population(
