@@ -207,13 +207,15 @@ def _mixed(b: Builder) -> None:
 
 
 def _public(b: Builder) -> None:
+    """Rates set so scale=1 gives ~650k attack requests/day (28.8M over 44 days)."""
     b.legit(k=1.0)
     b.bulk(3)
-    hyd = variant("hydra", rate=(23.0, 0.5, 5, 100))
+    hyd = variant("hydra", rate=(17.0, 0.5, 5, 100))
     for share in (0.45, 0.3, 0.05):
         b.hydra(b.n(25_000 * share), hyd)
-    b.cot_rubric(b.n(2_500), b.n(1_500))
-    b.sweep(b.n(800))
+    b.hydra(b.n(2_500), variant("cot_coercion", rate=(30.0, 0.5, 5, 100)), nets=4)
+    b.hydra(b.n(1_500), variant("rubric", rate=(30.0, 0.5, 5, 100)), nets=3)
+    b.hydra(b.n(800), variant("sweep", rate=(40.0, 0.5, 10, 200)), nets=3)
     b.reseller_mixed(b.n(300), b.n(150))
     b.evasive(b.n(1_000))
 
