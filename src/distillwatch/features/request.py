@@ -69,7 +69,7 @@ def _text_features(frame: pl.DataFrame, clf: TextClassifiers) -> pl.DataFrame:
     bands = band_keys(sig)
     bands[tmpl["empty"].to_numpy()] = 0
     scores = clf.score(distinct["system"].to_list(), distinct["prompt"].to_list())
-    template_key = tmpl.select(hash64_expr(pl.col("template")))["template"].to_numpy()
+    template_key = tmpl.select(hash64_expr(pl.col("template")).alias("template"))["template"].to_numpy()
     cols: dict[str, np.ndarray] = {
         "text_key": uniq,
         "template_key": template_key,
