@@ -29,6 +29,7 @@ import zstandard
 
 from .accounts import read_accounts
 from .normalize import Row, normalize_event, rows_to_batch
+from .parquet_fast import fast_normalize_batch
 from .rejects import RejectSink
 from .sources import DEFAULT_MAX_LINE_BYTES, iter_lines, list_files, open_binary
 
@@ -115,6 +116,35 @@ def slow_normalize_batch(
     return rows
 
 
+#: Top-level contract columns; other Parquet columns are not even decoded.
+CONTRACT_COLUMNS = frozenset(
+    (
+        "ts",
+        "account_id",
+        "id",
+        "api_key_id",
+        "end_user_id",
+        "ip",
+        "user_agent",
+        "endpoint",
+        "model",
+        "request",
+        "response",
+        "usage",
+    )
+)
+
+
+def _parquet_batch_rows(pf: pq.ParquetFile, batch_size: int) -> int:
+    """Rows per read so that one decoded batch is about BATCH_BYTES (bounded memory)."""
+    md = pf.metadata
+    if md.num_rows == 0 or md.num_row_groups == 0:
+        return batch_size
+    total = sum(md.row_group(i).total_byte_size for i in range(md.num_row_groups))
+    per_row = max(1, total // md.num_rows)
+    return int(min(batch_size, max(1024, BATCH_BYTES // per_row)))
+
+
 def _iter_parquet(
     path: Path, sink: RejectSink, batch_size: int, fast: bool
 ) -> Iterator[pa.RecordBatch]:
@@ -122,8 +152,18 @@ def _iter_parquet(
     row_no = 1
     try:
         pf = pq.ParquetFile(path)
-        for rb in pf.iter_batches(batch_size=batch_size):
-            out = rows_to_batch(slow_normalize_batch(rb, src, row_no, sink))
+        cols = [c for c in pf.schema_arrow.names if c in CONTRACT_COLUMNS]
+        rows = _parquet_batch_rows(pf, batch_size)
+        for rb in pf.iter_batches(batch_size=rows, columns=cols):
+            fast_out = fast_normalize_batch(rb) if fast else None
+            if fast_out is None:
+                out = rows_to_batch(slow_normalize_batch(rb, src, row_no, sink))
+            else:
+                out, redo = fast_out
+                if len(redo):  # rows the columns flag: the row path gives exact reasons
+                    extra = slow_normalize_batch(rb, src, row_no, sink, only=redo.tolist())
+                    if extra:
+                        out = pa.concat_batches([out, rows_to_batch(extra)])
             row_no += rb.num_rows
             if out.num_rows:
                 sink.accept(out.num_rows)
