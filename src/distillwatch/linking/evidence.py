@@ -1,0 +1,190 @@
+"""Evidence keys: what two accounts must share to be linked, as 64-bit blocking keys.
+
+Every link kind is a *conjunction* of two facts (shared IP prefix **and** the
+same prompt template, same sign-up burst **and** same client signature, ...),
+except a shared payment fingerprint, which is strong on its own. Blocking on a
+conjunctive key means any two accounts under one key already have evidence of
+two kinds, so a benchmark question that many unrelated eval harnesses send, or
+a huge public /24, cannot glue unrelated accounts together by itself.
+
+Facts per request row: ``prefix`` (/24 or /48 of the IP), ``client``
+(user-agent x parameter signature), ``template`` (slot-normalised template),
+``near`` (LSH band 0 of the template MinHash), ``system`` (system prompt),
+``sync`` (template x short time bucket: SynchroTrap/CopyCatch synchrony).
+Facts per account (from the accounts table): ``pay`` (payment fingerprint),
+``email`` (non-public e-mail domain), ``signup`` (tier x created-at bucket).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from distillwatch.features.fingerprint import fmix64
+
+PUBLIC_EMAIL = frozenset(
+    {
+        "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "msn.com",
+        "yahoo.com", "ymail.com", "proton.me", "protonmail.com", "icloud.com", "me.com",
+        "mac.com", "aol.com", "gmx.com", "gmx.de", "web.de", "mail.com", "mail.ru",
+        "yandex.ru", "yandex.com", "qq.com", "163.com", "126.com", "sina.com", "naver.com",
+        "zoho.com", "tutanota.com", "fastmail.com",
+    }
+)  # fmt: skip
+
+# link kind -> (fact a, fact b or None, base weight)
+LINKS: dict[str, tuple[str, str | None, float]] = {
+    "payment": ("pay", None, 3.0),
+    "signup+prefix": ("signup", "prefix", 1.0),
+    "signup+client": ("signup", "client", 1.0),
+    "email+prefix": ("email", "prefix", 1.0),
+    "prefix+template": ("prefix", "template", 1.0),
+    "prefix+near": ("prefix", "near", 0.8),
+    "prefix+client": ("prefix", "client", 0.6),
+    "client+template": ("client", "template", 1.0),
+    "system+template": ("system", "template", 0.7),
+    "sync+client": ("sync", "client", 1.0),
+    "sync+system": ("sync", "system", 0.8),
+}
+KIND_NAMES: tuple[str, ...] = tuple(LINKS)
+KIND_CODE = {k: i for i, k in enumerate(KIND_NAMES)}
+BASE_WEIGHT = np.array([LINKS[k][2] for k in KIND_NAMES])
+ROW_KINDS = tuple(k for k in KIND_NAMES if LINKS[k][1] is not None)
+FACT_LABEL = {
+    "pay": "payment fingerprint",
+    "email": "e-mail domain",
+    "signup": "sign-up burst",
+    "prefix": "IP prefix",
+    "client": "client signature (user agent + parameters)",
+    "template": "prompt template",
+    "near": "near-duplicate template band",
+    "system": "system prompt",
+    "sync": "template in the same time bucket",
+}
+_GOLD = np.uint64(0x9E3779B97F4A7C15)
+
+
+def mix(a: np.ndarray, b: np.ndarray, salt: int | np.ndarray) -> np.ndarray:
+    """Order-dependent 64-bit combination of two key arrays (0 when either is 0)."""
+    a = a.astype(np.uint64, copy=False)
+    b = b.astype(np.uint64, copy=False)
+    s = np.asarray(salt).astype(np.uint64) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        h = fmix64(a ^ fmix64(b * _GOLD + s))
+    h[(a == 0) | (b == 0)] = 0
+    return h
+
+
+def str_keys(values: pl.Series, seed: int) -> np.ndarray:
+    """Stable-within-process 64-bit keys of a string column (null/empty -> 0)."""
+    s = values.cast(pl.String)
+    h = s.hash(seed=seed).to_numpy().astype(np.uint64)
+    h[(s.is_null() | (s.str.len_chars() == 0)).fill_null(True).to_numpy()] = 0
+    return h
+
+
+@dataclass
+class AccountFacts:
+    """Account-level facts, one entry per account of the accounts table."""
+
+    index: dict[str, int]
+    pay: np.ndarray
+    email: np.ndarray
+    signup: np.ndarray
+    reseller: np.ndarray
+    labels: dict[int, str]  # key -> readable value (payment fingerprint, domain)
+
+    @classmethod
+    def build(cls, accounts: pl.DataFrame | None, signup_bucket_ms: int) -> AccountFacts:
+        if accounts is None or accounts.height == 0:
+            z = np.zeros(0, np.uint64)
+            return cls({}, z, z, z, np.zeros(0, bool), {})
+        a = accounts.unique("account_id", keep="last", maintain_order=True)
+        dom = a["email_domain"].cast(pl.String).str.to_lowercase()
+        dom = dom.set(dom.is_in(list(PUBLIC_EMAIL)).fill_null(False), None)
+        bucket = (a["created_at"].dt.epoch("ms") // signup_bucket_ms).cast(pl.String)
+        signup = str_keys(a["tier"].cast(pl.String) + "@" + bucket, 23)
+        pay = str_keys(a["payment_fingerprint"], 29)
+        email = str_keys(dom, 31)
+        labels: dict[int, str] = {}
+        for keys, vals in ((pay, a["payment_fingerprint"]), (email, dom)):
+            for k, v in zip(keys.tolist(), vals.to_list(), strict=True):
+                if k:
+                    labels[k] = str(v)
+        return cls(
+            index={k: i for i, k in enumerate(a["account_id"].to_list())},
+            pay=pay,
+            email=email,
+            signup=signup,
+            reseller=a["reseller"].fill_null(False).to_numpy().astype(bool),
+            labels=labels,
+        )
+
+
+def u64(s: pl.Series) -> np.ndarray:
+    """A key column as uint64 (nulls -> 0) without a round trip through a query plan."""
+    if s.null_count():
+        s = s.fill_null(0)
+    return np.asarray(s.to_numpy()).astype(np.uint64, copy=False)
+
+
+def row_facts(feat: pl.DataFrame, sync_ms: int) -> dict[str, np.ndarray]:
+    """Request-level facts of a feature frame, as uint64 arrays (0 = missing)."""
+    template = u64(feat["template_key"])
+    ts = np.asarray(feat["ts"].to_numpy()).astype("datetime64[ms]").view(np.int64)
+    return {
+        "prefix": u64(feat["ip_prefix"]),
+        "client": mix(u64(feat["ua_key"]), u64(feat["param_sig"]), 101),
+        "template": template,
+        "near": u64(feat["lsh_0"]),
+        "system": u64(feat["sys_key"]),
+        "sync": mix(template, (ts // sync_ms + 1).astype(np.uint64), 103),
+    }
+
+
+EVIDENCE_COLS = ("key", "kind", "node", "a", "b")
+
+
+def evidence_arrays(facts: dict[str, np.ndarray], nodes: np.ndarray) -> dict[str, np.ndarray]:
+    """(key, kind, node, a, b) arrays of the conjunctive link kinds, one per fact pair per row."""
+    n = len(nodes)
+    a = np.concatenate([facts[LINKS[k][0]] for k in ROW_KINDS])
+    b = np.concatenate([facts[str(LINKS[k][1])] for k in ROW_KINDS])
+    kind = np.repeat(np.array([KIND_CODE[k] for k in ROW_KINDS], dtype=np.int8), n)
+    key = mix(a, b, kind)
+    keep = key != 0
+    node = np.tile(nodes.astype(np.int32), len(ROW_KINDS))
+    return {"key": key[keep], "kind": kind[keep], "node": node[keep], "a": a[keep], "b": b[keep]}
+
+
+def compact(parts: list[dict[str, np.ndarray]], base: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Distinct (key, kind, node) rows of raw evidence arrays (plus ``base``), with counts."""
+    frames = [base] if base is not None and base.height else []
+    if parts:
+        raw = {c: np.concatenate([p[c] for p in parts]) for c in EVIDENCE_COLS}
+        raw["n"] = np.concatenate(
+            [p["n"] if "n" in p else np.ones(len(p["key"]), np.uint32) for p in parts]
+        )
+        frames.append(pl.DataFrame(raw))
+    if not frames:
+        return empty_evidence()
+    return (
+        pl.concat(frames)
+        .group_by("key", "kind", "node")
+        .agg(pl.col("a").first(), pl.col("b").first(), pl.col("n").sum().cast(pl.UInt32))
+    )
+
+
+def empty_evidence() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "key": pl.UInt64,
+            "kind": pl.Int8,
+            "node": pl.Int32,
+            "a": pl.UInt64,
+            "b": pl.UInt64,
+            "n": pl.UInt32,
+        }
+    )

@@ -1,0 +1,373 @@
+"""CampaignLinker: the causal replay's incremental account graph and campaigns.
+
+``observe`` turns each event-time window into distinct evidence rows (cheap,
+vectorised). ``refresh`` then
+
+* attaches accounts that are not yet in a campaign to a *malicious* campaign
+  as soon as their new evidence (shared payment, infrastructure x template,
+  sign-up burst x client, ...) weighs ``min_weight`` against that campaign's
+  keys: early action at an account's first requests;
+* rebuilds the graph and re-runs Leiden only when the evidence table grew by
+  ``growth`` since the last rebuild (and at most every ``rebuild_every_ms``),
+  so the total rebuild cost is a geometric series: near-linear in events;
+* re-scores campaigns (members' state aggregated, same scorer as accounts)
+  after a rebuild or attach and at least every ``rescore_every_ms``.
+
+A campaign is malicious when its aggregate risk reaches the ``review``
+threshold and it has at least ``min_members`` accounts. Reseller accounts
+(marked, or seen with many end users) are never nodes: their customers must
+not be linked through them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from distillwatch.linking.aggregate import aggregate_state
+from distillwatch.linking.evidence import (
+    KIND_CODE,
+    AccountFacts,
+    compact,
+    empty_evidence,
+    evidence_arrays,
+    mix,
+    row_facts,
+)
+from distillwatch.linking.graph import GraphParams, build_edges, communities, key_table
+from distillwatch.linking.report import campaign_record, reasons_by_node
+from distillwatch.scoring.config import Settings
+from distillwatch.scoring.risk import Scorer, ScoreResult
+from distillwatch.signals.state import EntityState
+
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """Linking settings (defaults documented in docs and the class docstring)."""
+
+    graph: GraphParams = field(default_factory=GraphParams)
+    sync_ms: int = 10 * 60_000
+    signup_bucket_ms: int = 10 * 60_000
+    min_members: int = 3
+    growth: float = 0.2
+    rebuild_every_ms: int = HOUR_MS
+    rescore_every_ms: int = HOUR_MS
+    compact_rows: int = 2_000_000  # raw evidence rows buffered before de-duplication
+
+
+def campaign_id_of(account_id: str) -> str:
+    """Stable campaign id derived from the campaign's earliest member."""
+    return "cmp_" + hashlib.blake2b(account_id.encode(), digest_size=6).hexdigest()
+
+
+class CampaignLinker:
+    """Implements the replay's ``Linker`` protocol (see :mod:`distillwatch.engine.replay`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: pl.DataFrame | None = None,
+        params: LinkParams | None = None,
+    ) -> None:
+        self.settings = settings
+        self.p = params or LinkParams()
+        self.facts = AccountFacts.build(accounts, self.p.signup_bucket_ms)
+        self.node_of: dict[str, int] = {}
+        self.node_ids: list[str] = []
+        self._acct_row: list[int] = []  # node -> accounts-table row (-1: unknown)
+        self.members = empty_evidence()
+        self._raw: list[dict[str, np.ndarray]] = []  # evidence arrays not yet compacted
+        self._raw_rows = 0
+        self._pending = empty_evidence()  # compacted evidence not yet merged into members
+        self._rows_total = 0
+        self._fresh: list[dict[str, np.ndarray]] = []  # evidence not yet tried for attachment
+        self.camp_of_node = np.zeros(0, dtype=np.int64)
+        self.camp_ids: list[str] = []
+        self.camp_risk = np.zeros(0)
+        self.malicious = np.zeros(0, dtype=bool)
+        self.detected_at: dict[str, int] = {}
+        self.risk_by_account: dict[str, float] = {}
+        self.last_result: ScoreResult | None = None
+        self.n_requests = np.zeros(0)
+        self.first_seen = np.zeros(0)
+        self.camp_cap: np.ndarray | None = None
+        self._scorer: Scorer | None = None
+        self._last_now = -(2**62)
+        self._key_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._state_row = np.zeros(0, dtype=np.int64)
+        self._reasons: dict[int, list[dict[str, object]]] | None = None
+        self._excluded = np.zeros(0, dtype=bool)
+        self._last_rebuild = -(2**62)
+        self._last_rescore = -(2**62)
+        self._rows_at_rebuild = 0
+        self.rebuilds = 0
+
+    # ---- observe ----------------------------------------------------------------
+    def _nodes(self, ids: pl.Series) -> np.ndarray:
+        node_of = self.node_of
+        ids_l = ids.to_list()
+        new = [a for a in dict.fromkeys(ids_l) if a not in node_of]
+        if new:
+            start = len(self.node_ids)
+            self.node_ids.extend(new)
+            node_of.update({a: start + i for i, a in enumerate(new)})
+            self._acct_row.extend(self.facts.index.get(a, -1) for a in new)
+            self._grow(len(self.node_ids))
+            rows = np.asarray(self._acct_row[start:], dtype=np.int64)
+            if len(self.facts.reseller):
+                marked = (rows >= 0) & self.facts.reseller[np.maximum(rows, 0)]
+                self._excluded[start : len(self.node_ids)] = marked
+            self._pay_rows(np.arange(start, len(self.node_ids)))
+        return np.fromiter((node_of[a] for a in ids_l), dtype=np.int64, count=len(ids_l))
+
+    def _grow(self, n: int) -> None:
+        old = len(self.camp_of_node)
+        if n <= old:
+            return
+        cap = max(n, 2 * old, 1024)
+        self.camp_of_node = np.concatenate([self.camp_of_node, np.full(cap - old, -1, np.int64)])
+        self._excluded = np.concatenate([self._excluded, np.zeros(cap - old, bool)])
+
+    def _account_fact(self, name: str, nodes: np.ndarray) -> np.ndarray:
+        arr: np.ndarray = getattr(self.facts, name)
+        rows = np.asarray(self._acct_row, dtype=np.int64)[nodes]
+        out = np.zeros(len(nodes), np.uint64)
+        if len(arr):
+            out[rows >= 0] = arr[rows[rows >= 0]]
+        return out
+
+    def _pay_rows(self, nodes: np.ndarray) -> None:
+        pay = self._account_fact("pay", nodes)
+        keep = (pay != 0) & ~self._excluded[nodes]
+        if keep.any():
+            key = mix(pay[keep], np.ones(int(keep.sum()), np.uint64), KIND_CODE["payment"])
+            self._add(
+                {
+                    "key": key,
+                    "kind": np.full(len(key), KIND_CODE["payment"], np.int8),
+                    "node": nodes[keep].astype(np.int32),
+                    "a": pay[keep],
+                    "b": np.zeros(len(key), np.uint64),
+                }
+            )
+
+    def _add(self, ev: dict[str, np.ndarray]) -> None:
+        self._raw.append(ev)
+        self._fresh.append(ev)
+        self._raw_rows += len(ev["key"])
+        self._rows_total += len(ev["key"])
+        if self._raw_rows >= self.p.compact_rows:
+            self._pending = compact(self._raw, self._pending)
+            self._raw, self._raw_rows = [], 0
+
+    def observe(self, feat: pl.DataFrame, window_end_ms: int) -> None:
+        """Fold one window of feature rows into the evidence tables."""
+        if feat.height == 0:
+            return
+        nodes = self._nodes(feat["account_id"])
+        facts = row_facts(feat, self.p.sync_ms)
+        keep = ~self._excluded[nodes]
+        if not keep.all():
+            if not keep.any():
+                return
+            facts = {k: v[keep] for k, v in facts.items()}
+            nodes = nodes[keep]
+        facts["signup"] = self._account_fact("signup", nodes)
+        facts["email"] = self._account_fact("email", nodes)
+        self._add(evidence_arrays(facts, nodes))
+
+    # ---- refresh ----------------------------------------------------------------
+    def refresh(self, now_ms: int, state: EntityState, scorer: Scorer) -> None:
+        """Attach, rebuild and re-score as the schedule in the module docstring says."""
+        final = now_ms <= self._last_now  # a repeated time: the replay's hindsight pass
+        self._last_now = max(self._last_now, now_ms)
+        if self._attach():
+            self._reasons = None
+        changed = final
+        new_rows = self._rows_total - self._rows_at_rebuild
+        grown = new_rows > 0 and new_rows >= self.p.growth * self._rows_at_rebuild
+        due = grown and now_ms - self._last_rebuild >= self.p.rebuild_every_ms
+        if due or (final and new_rows > 0):
+            self._rebuild(state)
+            self._last_rebuild = now_ms
+            changed = True
+        if changed or now_ms - self._last_rescore >= self.p.rescore_every_ms:
+            self._rescore(now_ms, state, scorer, changed)
+            self._last_rescore = now_ms
+
+    def _merge(self) -> None:
+        if self._raw or self._pending.height:
+            pending = compact(self._raw, self._pending)
+            self.members = (
+                compact([], pl.concat([self.members, pending])) if self.members.height else pending
+            )
+            self._raw, self._raw_rows, self._pending = [], 0, empty_evidence()
+
+    def _rebuild(self, state: EntityState) -> None:
+        self._merge()
+        self._rows_at_rebuild = self._rows_total
+        self._fresh = []
+        self._mark_resellers(state)
+        n = len(self.node_ids)
+        edges = build_edges(self.members, self.p.graph, self._excluded[:n])
+        labels = communities(edges, n, self.p.graph)
+        ids, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        big = (ids >= 0) & (sizes >= self.p.min_members)
+        new_index = np.cumsum(big) - 1
+        camp = np.where(big[inv], new_index[inv], -1)
+        self.camp_of_node[:n] = camp
+        self.camp_of_node[n:] = -1
+        earliest = np.full(int(big.sum()), n, dtype=np.int64)
+        members = np.flatnonzero(camp >= 0)
+        np.minimum.at(earliest, camp[members], members)
+        self.camp_ids = [campaign_id_of(self.node_ids[i]) for i in earliest.tolist()]
+        self.rebuilds += 1
+        self._reasons = None
+
+    def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
+        """State row of each node (-1 while the account has no state yet), cached."""
+        n = len(self.node_ids)
+        if len(self._state_row) < n:
+            grow = np.full(n - len(self._state_row), -1, dtype=np.int64)
+            self._state_row = np.concatenate([self._state_row, grow])
+        rows = self._state_row[nodes]
+        miss = nodes[rows < 0]
+        if len(miss):
+            got = np.array(
+                [state.index.get(self.node_ids[i], -1) for i in miss.tolist()], dtype=np.int64
+            )
+            self._state_row[miss] = got
+            rows = self._state_row[nodes]
+        return np.asarray(rows, dtype=np.int64)
+
+    def _mark_resellers(self, state: EntityState) -> None:
+        n = len(self.node_ids)
+        rows = self._rows_in(state, np.arange(n))
+        known = rows >= 0
+        if known.any():
+            view = state.view(rows[known])
+            many = view.distinct("end_users") >= self.settings.min_end_users
+            flagged = view["reseller"] == 1.0
+            ex = self._excluded[:n]
+            ex[np.flatnonzero(known)[many | flagged]] = True
+
+    def _rescore(self, now_ms: int, state: EntityState, scorer: Scorer, rebuilt: bool) -> None:
+        was_malicious = self.malicious
+        n_camp = len(self.camp_ids)
+        nodes = np.flatnonzero(self.camp_of_node[: len(self.node_ids)] >= 0)
+        rows = self._rows_in(state, nodes)
+        have = rows >= 0
+        self.risk_by_account = {}
+        if n_camp == 0 or not have.any():
+            self.camp_risk, self.malicious = np.zeros(n_camp), np.zeros(n_camp, bool)
+            self._key_index = None
+            return
+        group = self.camp_of_node[nodes[have]]
+        view = aggregate_state(state, rows[have], group, n_camp)
+        res = scorer.score(view)
+        size = np.bincount(self.camp_of_node[nodes], minlength=n_camp)
+        self.camp_risk = res.risk
+        self.malicious = (res.risk >= self.settings.thresholds["review"]) & (
+            size >= self.p.min_members
+        )
+        self.last_result, self.n_requests, self.first_seen = res, view["n"], view["first_ts"]
+        self.camp_cap, self._scorer = view["cap"], scorer
+        for c in np.flatnonzero(self.malicious).tolist():
+            self.detected_at.setdefault(self.camp_ids[c], now_ms)
+        bad = nodes[self.malicious[self.camp_of_node[nodes]]]
+        risk = self.camp_risk[self.camp_of_node[bad]]
+        self.risk_by_account = {
+            self.node_ids[i]: float(r) for i, r in zip(bad.tolist(), risk.tolist(), strict=True)
+        }
+        if rebuilt or not np.array_equal(self.malicious, was_malicious):
+            self._key_index = self._build_key_index()
+
+    def _build_key_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Keys held by members of malicious campaigns: sorted keys, campaign, weight."""
+        if not self.malicious.any() or self.members.height == 0:
+            return None
+        n = len(self.node_ids)
+        m = self.members.select("key", "kind", "node")
+        m = m.filter(~pl.Series(self._excluded[:n][m["node"].to_numpy()]))
+        camp = self.camp_of_node[m["node"].to_numpy()]
+        bad_rows = (camp >= 0) & self.malicious[np.maximum(camp, 0)]
+        held = m.filter(pl.Series(bad_rows)).with_columns(pl.Series("camp", camp[bad_rows]))
+        kt = key_table(m.join(held.select("key").unique(), on="key", how="semi"))
+        hold = held.group_by("key", "camp").agg(pl.len().alias("c"))
+        hold = hold.sort("c", descending=True).unique("key", keep="first")
+        idx = hold.join(kt.select("key", "w"), on="key").sort("key")
+        return idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
+
+    def _attach(self) -> bool:
+        """Put unlinked accounts whose fresh evidence points at a malicious campaign into it."""
+        fresh, self._fresh = self._fresh, []
+        if self._key_index is None or not fresh:
+            return False
+        keys_s, camp_s, w_s = self._key_index
+        key = np.concatenate([f["key"] for f in fresh])
+        node = np.concatenate([f["node"] for f in fresh]).astype(np.int64)
+        free = self.camp_of_node[node] < 0
+        key, node = key[free], node[free]
+        pos = np.minimum(np.searchsorted(keys_s, key), len(keys_s) - 1)
+        hit = keys_s[pos] == key
+        if not hit.any():
+            return False
+        h = pl.DataFrame(
+            {"node": node[hit], "key": key[hit], "camp": camp_s[pos[hit]], "w": w_s[pos[hit]]}
+        )
+        h = h.unique(["node", "key"]).group_by("node", "camp").agg(pl.col("w").sum())
+        h = (
+            h.filter(pl.col("w") >= self.p.graph.min_weight)
+            .sort("w", descending=True)
+            .unique("node", keep="first")
+        )
+        if h.height == 0:
+            return False
+        nodes, camps = h["node"].to_numpy(), h["camp"].to_numpy()
+        self.camp_of_node[nodes] = camps
+        for i, c in zip(nodes.tolist(), camps.tolist(), strict=True):
+            self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
+        return True
+
+    def scorer_reasons(self, c: int) -> list[dict[str, Any]]:
+        """The signals behind campaign ``c``'s aggregate risk."""
+        if self._scorer is None or self.last_result is None or c >= len(self.last_result.risk):
+            return []
+        return self._scorer.reasons(self.last_result, c)
+
+    # ---- queries ----------------------------------------------------------------
+    def campaign_risk(self, account_ids: pl.Series) -> np.ndarray:
+        """Risk of each account's campaign when that campaign is malicious, else 0."""
+        get = self.risk_by_account.get
+        return np.array([get(a, 0.0) for a in account_ids.to_list()], dtype=np.float64)
+
+    def campaign_of(self, account_id: str) -> str | None:
+        node = self.node_of.get(account_id)
+        if node is None or self.camp_of_node[node] < 0:
+            return None
+        return self.camp_ids[int(self.camp_of_node[node])]
+
+    def link_reasons(self, account_id: str) -> list[dict[str, object]]:
+        node = self.node_of.get(account_id)
+        if node is None:
+            return []
+        if self._reasons is None:
+            self._merge()
+            n = len(self.node_ids)
+            self._reasons = reasons_by_node(self.members, self.camp_of_node[:n], self.facts.labels)
+        return self._reasons.get(node, [])
+
+    def campaign_records(self) -> list[dict[str, Any]]:
+        self.link_reasons("")  # make sure evidence is merged
+        n = len(self.node_ids)
+        out = []
+        for c, cid in enumerate(self.camp_ids):
+            members = np.flatnonzero(self.camp_of_node[:n] == c)
+            out.append(campaign_record(self, c, cid, members))
+        return out
