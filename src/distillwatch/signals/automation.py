@@ -154,4 +154,3 @@ class ParamUniformity(Signal):
 
     def detail(self, value: float) -> str:
         return f"{value:.0f} distinct parameter settings over all requests"
-

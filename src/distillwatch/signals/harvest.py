@@ -7,8 +7,6 @@ much of an entity's traffic asks for exactly that.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
 from distillwatch.features.classifiers import CAPABILITIES

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from distillwatch.features.fingerprint import fmix64
+
 M = 32
 _LOG2M = 5
 _ALPHA = 0.697  # HLL bias constant for m = 32
@@ -20,7 +22,9 @@ _ALPHA = 0.697  # HLL bias constant for m = 32
 
 def register_updates(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Register index and rank for 64-bit hashes (0 hashes are ignored by callers)."""
-    h = hashes.astype(np.uint64, copy=False)
+    # re-mix so that keys with structure (sequential ids, 63-bit hashes) still
+    # spread over all 64 bits
+    h = fmix64(hashes.astype(np.uint64, copy=False))
     idx = (h & np.uint64(M - 1)).astype(np.int64)
     w = h >> np.uint64(_LOG2M)
     # leading zeros of the remaining (64 - log2M)-bit word, plus one

@@ -97,7 +97,7 @@ class EntityState:
         "gap_log_sq",
     )
     # account profile (from the accounts side table); NaN = unknown
-    PROFILE = ("tier", "verified", "created_ms", "reseller")
+    PROFILE = ("tier", "verified", "created_ms", "reseller", "first_review_ms", "first_enforce_ms")
 
     def __init__(self, capacity: int = 1024) -> None:
         self.index: dict[str, int] = {}
@@ -111,7 +111,7 @@ class EntityState:
 
     def _grow(self, capacity: int) -> None:
         def resize(a: np.ndarray | None, shape: tuple[int, ...], dtype: type) -> np.ndarray:
-            out = np.zeros(shape, dtype=dtype)
+            out: np.ndarray = np.zeros(shape, dtype=dtype)
             if a is not None:
                 out[: a.shape[0]] = a
             return out
@@ -144,7 +144,9 @@ class EntityState:
             {"key": uniq, "row": [self.index[k] for k in uniq]},
             schema={"key": pl.String, "row": pl.Int64},
         )
-        joined = keys.rename("key").to_frame().join(table, on="key", how="left", maintain_order="left")
+        joined = (
+            keys.rename("key").to_frame().join(table, on="key", how="left", maintain_order="left")
+        )
         return np.asarray(joined["row"].to_numpy())
 
     def update(self, feat: pl.DataFrame, keys: pl.Series) -> np.ndarray:
@@ -203,20 +205,24 @@ class EntityState:
         c["gap_log_sq"][touched] += np.add.reduceat(gaps_v * gaps_v, starts)
         ends = starts + counts - 1
         c["last_ts"][touched] = np.maximum(c["last_ts"][touched], ts_s[ends])
-        # active days and busiest day (per-entity day of the batch's last event)
+        # active days and busiest day: (entity, day) groups of the sorted batch
         day = ts_s // MS_PER_DAY
-        last_day_batch = day[ends]
-        same_day_n = np.add.reduceat((day == last_day_batch[np.repeat(np.arange(len(starts)), counts)]).astype(np.float64), starts)
-        distinct_new_days = np.add.reduceat(
-            np.r_[True, (np.diff(day) != 0) | (np.diff(rows_s) != 0)].astype(np.float64)
-            * (day > c["last_day"][rows_s]),
-            starts,
+        new_group = np.r_[True, (np.diff(day) != 0) | (np.diff(rows_s) != 0)]
+        g_start = np.flatnonzero(new_group)
+        g_rows, g_day = rows_s[g_start], day[g_start]
+        g_cnt = np.diff(np.r_[g_start, len(day)]).astype(np.float64)
+        carried = np.where(g_day == c["last_day"][g_rows], c["day_count"][g_rows], 0.0)
+        g_total = g_cnt + carried
+        row_first = np.r_[True, np.diff(g_rows) != 0]
+        r_start = np.flatnonzero(row_first)
+        r_end = np.r_[r_start[1:], len(g_rows)] - 1
+        c["max_day_count"][touched] = np.maximum(
+            c["max_day_count"][touched], np.maximum.reduceat(g_total, r_start)
         )
-        continuing = last_day_batch == c["last_day"][touched]
-        c["day_count"][touched] = np.where(continuing, c["day_count"][touched], 0.0) + same_day_n
-        c["max_day_count"][touched] = np.maximum(c["max_day_count"][touched], c["day_count"][touched])
-        c["active_days"][touched] += distinct_new_days
-        c["last_day"][touched] = np.maximum(c["last_day"][touched], last_day_batch)
+        c["day_count"][touched] = g_total[r_end]
+        fresh = (g_day > c["last_day"][g_rows]).astype(np.float64)
+        c["active_days"][touched] += np.add.reduceat(fresh, r_start)
+        c["last_day"][touched] = np.maximum(c["last_day"][touched], g_day[r_end])
 
     def set_profile(self, rows: np.ndarray, profile: dict[str, np.ndarray]) -> None:
         """Attach account-table facts (tier code, verified, created_ms, reseller)."""

@@ -1,0 +1,81 @@
+"""The embedded feature store: DuckDB on local disk.
+
+Feature batches are appended as they are computed (in arrival order); the
+replay then reads them back in event-time order, streamed in Arrow record
+batches, and cut into micro-batch windows. DuckDB sorts out of core, so
+memory stays bounded whatever the input size (``memory_limit`` setting).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+
+
+class FeatureStore:
+    """Append-then-replay store of per-request features."""
+
+    def __init__(self, path: Path | str = ":memory:", memory_limit: str = "1500MB") -> None:
+        self.path = str(path)
+        self.con = duckdb.connect(self.path)
+        self.con.execute(f"SET memory_limit='{memory_limit}'")
+        self.con.execute("SET preserve_insertion_order=false")
+        if self.path != ":memory:":
+            tmp = Path(self.path).with_suffix(".tmp")
+            self.con.execute(f"SET temp_directory='{tmp}'")
+        self._created = False
+        self.rows = 0
+
+    def append(self, feat: pl.DataFrame) -> None:
+        if feat.height == 0:
+            return
+        arrow = feat.to_arrow()
+        self.con.register("_batch", arrow)
+        if not self._created:
+            self.con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM _batch")
+            self._created = True
+        else:
+            self.con.execute("INSERT INTO features SELECT * FROM _batch")
+        self.con.unregister("_batch")
+        self.rows += feat.height
+
+    def windows(
+        self, window_ms: int, fetch_rows: int = 200_000
+    ) -> Iterator[tuple[int, pl.DataFrame]]:
+        """Yield (window end ms, rows) per non-empty event-time window, in order."""
+        if not self._created:
+            return
+        reader = self.con.sql("SELECT * FROM features ORDER BY ts").to_arrow_reader(fetch_rows)
+        carry: pl.DataFrame | None = None
+        for rb in reader:
+            df = pl.from_arrow(pa.Table.from_batches([rb]))
+            assert isinstance(df, pl.DataFrame)
+            if carry is not None:
+                df = pl.concat([carry, df], how="vertical_relaxed")
+            win = (df["ts"].dt.epoch("ms") // window_ms).to_numpy()
+            last = win[-1]
+            cut = int((win < last).sum())
+            if cut:
+                yield from _split(df[:cut], win[:cut], window_ms)
+            carry = df[cut:]
+        if carry is not None and carry.height:
+            win = (carry["ts"].dt.epoch("ms") // window_ms).to_numpy()
+            yield from _split(carry, win, window_ms)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _split(df: pl.DataFrame, win: object, window_ms: int) -> Iterator[tuple[int, pl.DataFrame]]:
+    import numpy as np
+
+    w = np.asarray(win)
+    bounds = np.flatnonzero(np.diff(w)) + 1
+    starts = np.r_[0, bounds]
+    ends = np.r_[bounds, len(w)]
+    for s, e in zip(starts, ends, strict=True):
+        yield int((w[s] + 1) * window_ms), df[int(s) : int(e)]
