@@ -1,0 +1,207 @@
+"""Per-request text classifiers: CoT elicitation, rubric/grading, capability area.
+
+Three heads share one stateless feature space: hashed word 1-2 grams of the
+request text (sklearn ``HashingVectorizer`` semantics: lowercase, token pattern
+``\\b\\w\\w+\\b``, ``alternate_sign=False``, l2 norm).  The text scored for a
+request is ``clip(system) + "\\n" + clip(prompt)`` where ``clip`` keeps the first
+``head_chars`` and the last ``tail_chars`` characters of a long text: the
+instructions that matter (CoT demands, rubric blocks, tool specs) sit at the
+start or the end, and clipping bounds the cost of huge pasted documents.
+
+The artefact (``distillwatch/models/text_classifiers.npz``) holds only numbers:
+the hashed feature indices with a non-zero weight, a float16 weight matrix
+``[k, 2 + len(CAPABILITIES)]`` (columns: cot, rubric, one per capability), the
+biases and the vectoriser parameters.  No pickle.  ``scripts/train_classifiers.py``
+rebuilds it; ``docs/classifiers.md`` documents labels and held-out scores.
+
+Two inference paths give identical features: a batch path through sklearn's
+Cython hashing, and a lean path for tiny batches (the inline gateway) that
+hashes grams with ``murmurhash3_32`` behind an LRU cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.utils import murmurhash3_32
+
+CAPABILITIES: tuple[str, ...] = (
+    "chat",
+    "coding",
+    "agentic",
+    "math",
+    "reasoning",
+    "writing",
+    "other",
+)
+HEADS: tuple[str, ...] = ("cot", "rubric", *(f"cap_{c}" for c in CAPABILITIES))
+DEFAULT_HEAD_CHARS = 2000
+DEFAULT_TAIL_CHARS = 500
+_SMALL_BATCH = 4
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_ARTEFACT = "text_classifiers.npz"
+
+
+def clip_text(
+    text: str | None, head: int = DEFAULT_HEAD_CHARS, tail: int = DEFAULT_TAIL_CHARS
+) -> str:
+    """Keep the first ``head`` and last ``tail`` characters of ``text`` (None -> "")."""
+    if not text:
+        return ""
+    if len(text) <= head + tail:
+        return text
+    return text[:head] + "\n" + text[-tail:]
+
+
+def request_text(
+    system: str | None,
+    prompt: str | None,
+    head: int = DEFAULT_HEAD_CHARS,
+    tail: int = DEFAULT_TAIL_CHARS,
+) -> str:
+    """The text a request is scored on: clipped system prompt, newline, clipped user prompt."""
+    return clip_text(system, head, tail) + "\n" + clip_text(prompt, head, tail)
+
+
+def make_vectorizer(n_features: int) -> HashingVectorizer:
+    """The stateless vectoriser shared by training and inference."""
+    return HashingVectorizer(
+        n_features=n_features,
+        ngram_range=(1, 2),
+        alternate_sign=False,
+        norm="l2",
+        dtype=np.float32,
+    )
+
+
+@dataclass(frozen=True)
+class TextScores:
+    """Scores for a batch of requests (row i belongs to request i)."""
+
+    cot: np.ndarray  # float32 [n] in [0, 1]
+    rubric: np.ndarray  # float32 [n] in [0, 1]
+    capability: np.ndarray  # int8 [n], index into CAPABILITIES
+    capability_proba: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, len(CAPABILITIES)), np.float32)
+    )  # float32 [n, len(CAPABILITIES)], rows sum to 1
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    return out
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    out: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return out
+
+
+class TextClassifiers:
+    """Linear heads over hashed n-grams; load once, score batches."""
+
+    def __init__(
+        self,
+        n_features: int,
+        feature_index: np.ndarray,
+        weights: np.ndarray,
+        bias: np.ndarray,
+        head_chars: int = DEFAULT_HEAD_CHARS,
+        tail_chars: int = DEFAULT_TAIL_CHARS,
+    ) -> None:
+        if weights.shape != (feature_index.shape[0], len(HEADS)) or bias.shape != (len(HEADS),):
+            raise ValueError("artefact shapes do not match the heads")
+        self.n_features = int(n_features)
+        self.head_chars = int(head_chars)
+        self.tail_chars = int(tail_chars)
+        dense = np.zeros((self.n_features, len(HEADS)), dtype=np.float32)
+        dense[feature_index.astype(np.int64)] = weights.astype(np.float32)
+        self._weights = dense
+        self._bias = bias.astype(np.float32)
+        self._vectorizer = make_vectorizer(self.n_features)
+        self._gram_index = functools.lru_cache(maxsize=1 << 20)(self._hash_gram)
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> TextClassifiers:
+        """Load an artefact (default: the one packaged with distillwatch); cached per path."""
+        return _load_cached(str(path) if path is not None else None)
+
+    @classmethod
+    def from_npz(cls, path: Path) -> TextClassifiers:
+        """Build from an ``.npz`` artefact file (never unpickles)."""
+        with np.load(path, allow_pickle=False) as z:
+            if tuple(str(c) for c in z["capabilities"]) != CAPABILITIES:
+                raise ValueError("artefact was trained for other capability labels")
+            return cls(
+                n_features=int(z["n_features"]),
+                feature_index=z["feature_index"],
+                weights=z["weights"],
+                bias=z["bias"],
+                head_chars=int(z["head_chars"]),
+                tail_chars=int(z["tail_chars"]),
+            )
+
+    def texts(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> list[str]:
+        """Clip and join each (system, prompt) pair into the scored text."""
+        if len(system) != len(prompt):
+            raise ValueError("system and prompt must have the same length")
+        h, t = self.head_chars, self.tail_chars
+        return [request_text(s, p, h, t) for s, p in zip(system, prompt, strict=True)]
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw linear outputs ``[n, len(HEADS)]`` for already-joined texts."""
+        if len(texts) <= _SMALL_BATCH:
+            return np.stack([self._logits_one(t) for t in texts]) if texts else self._empty()
+        x = self._vectorizer.transform(texts)
+        return np.asarray(x @ self._weights, dtype=np.float32) + self._bias
+
+    def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:
+        """Score a batch of requests; ``None`` system or prompt counts as empty text."""
+        z = self.logits(self.texts(system, prompt))
+        proba = _softmax(z[:, 2:]) if len(z) else np.zeros((0, len(CAPABILITIES)), np.float32)
+        return TextScores(
+            cot=_sigmoid(z[:, 0]),
+            rubric=_sigmoid(z[:, 1]),
+            capability=proba.argmax(axis=1).astype(np.int8),
+            capability_proba=proba,
+        )
+
+    # lean single-request path -------------------------------------------------
+    def _hash_gram(self, gram: str) -> int:
+        return abs(int(murmurhash3_32(gram, seed=0))) % self.n_features
+
+    def features_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(indices, l2-normalised values) for one text, identical to the vectoriser's row."""
+        toks = _TOKEN.findall(text.lower())
+        grams = toks + [a + " " + b for a, b in itertools.pairwise(toks)]
+        counts = Counter(self._gram_index(g) for g in grams)
+        if not counts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        val = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        return idx, val / np.float32(np.sqrt(np.dot(val, val)))
+
+    def _logits_one(self, text: str) -> np.ndarray:
+        idx, val = self.features_one(text)
+        return np.asarray(val @ self._weights[idx], dtype=np.float32) + self._bias
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, len(HEADS)), np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str | None) -> TextClassifiers:
+    if path is not None:
+        return TextClassifiers.from_npz(Path(path))
+    ref = resources.files("distillwatch") / "models" / _ARTEFACT
+    with resources.as_file(ref) as p:
+        return TextClassifiers.from_npz(p)
