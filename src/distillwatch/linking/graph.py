@@ -30,7 +30,7 @@ class GraphParams:
     band: int = 2  # each member links to this many following members of a key
     min_weight: float = 1.0  # summed key weight for a pair to count as an edge
     max_df: int = 1_000_000  # keys held by more accounts than this are ignored
-    resolution: float = 1.0
+    resolution: float = 0.3
     seed: int = 0
 
 

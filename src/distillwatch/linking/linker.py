@@ -55,7 +55,7 @@ class LinkParams:
     sync_ms: int = 10 * 60_000
     signup_bucket_ms: int = 10 * 60_000
     min_members: int = 3
-    growth: float = 0.2
+    growth: float = 0.5
     rebuild_every_ms: int = HOUR_MS
     rescore_every_ms: int = HOUR_MS
     compact_rows: int = 2_000_000  # raw evidence rows buffered before de-duplication
