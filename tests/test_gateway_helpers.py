@@ -21,7 +21,9 @@ def classifier() -> TextClassifiers:
     except (FileNotFoundError, OSError):
         pass
     n = 2**18
-    proto = TextClassifiers(n, np.zeros(0, np.int64), np.zeros((0, len(HEADS)), np.float16), np.zeros(len(HEADS)))
+    proto = TextClassifiers(
+        n, np.zeros(0, np.int64), np.zeros((0, len(HEADS)), np.float16), np.zeros(len(HEADS))
+    )
     rows: dict[int, np.ndarray] = {}
     for gram, head in (("step", 0), ("step by", 0), ("reasoning", 0), ("rubric", 1), ("grade", 1)):
         w = rows.setdefault(proto._hash_gram(gram), np.zeros(len(HEADS)))

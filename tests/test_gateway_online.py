@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from test_gateway_helpers import classifier, config, write_verdicts
 
 from distillwatch.gateway import create_app
 from distillwatch.gateway.local import ServerThread
 from distillwatch.gateway.mockup import create_mock_upstream
+from test_gateway_helpers import classifier, config, write_verdicts
 
 HARVEST = "Explain step by step your full reasoning for task {i}. Show your reasoning."
 
@@ -46,14 +46,18 @@ def upstream() -> Iterator[str]:
         yield up.url
 
 
-def test_online_state_escalates_a_harvester_not_a_benign_user(tmp_path: Path, upstream: str) -> None:
+def test_online_state_escalates_a_harvester_not_a_benign_user(
+    tmp_path: Path, upstream: str
+) -> None:
     with ServerThread(create_app(config(tmp_path, upstream), clf=classifier())) as gw:
         harvester = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-a", max_retries=0)
         benign = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-b", max_retries=0)
         refused_at = None
         actions = []
         for i in range(80):
-            assert benign_call(benign, i).headers["x-distillwatch-decision"].endswith("action=allow")
+            assert (
+                benign_call(benign, i).headers["x-distillwatch-decision"].endswith("action=allow")
+            )
             try:
                 raw = harvest_call(harvester, i)
                 actions.append(raw.headers["x-distillwatch-decision"].rsplit("=", 1)[1])
@@ -68,21 +72,29 @@ def test_online_state_escalates_a_harvester_not_a_benign_user(tmp_path: Path, up
 
 def test_shadow_mode_decides_but_never_acts(tmp_path: Path, upstream: str) -> None:
     write_verdicts(tmp_path / "accounts.jsonl", [{"account_id": "acct_e", "action": "block"}])
-    with ServerThread(create_app(config(tmp_path, upstream, mode="shadow"), clf=classifier())) as gw:
+    with ServerThread(
+        create_app(config(tmp_path, upstream, mode="shadow"), clf=classifier())
+    ) as gw:
         c = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-e", max_retries=0)
-        raw = c.chat.completions.with_raw_response.create(model="m", messages=[{"role": "user", "content": "x"}], logprobs=True)  # type: ignore[arg-type]
+        raw = c.chat.completions.with_raw_response.create(
+            model="m", messages=[{"role": "user", "content": "x"}], logprobs=True
+        )  # type: ignore[arg-type]
         assert raw.status_code == 200
         assert raw.headers["x-distillwatch-decision"].endswith("action=block; mode=shadow")
         assert raw.parse().choices[0].logprobs is not None
 
 
-def litellm_payload(org: str, text: str, input_type: str = "request", end_user: str | None = None) -> dict[str, Any]:
+def litellm_payload(
+    org: str, text: str, input_type: str = "request", end_user: str | None = None
+) -> dict[str, Any]:
     """The body LiteLLM's generic_guardrail_api hook posts (GenericGuardrailAPIRequest)."""
     return {
         "input_type": input_type,
         "litellm_call_id": str(uuid.uuid4()),
         "litellm_trace_id": str(uuid.uuid4()),
-        "structured_messages": [{"role": "user", "content": text}] if input_type == "request" else None,
+        "structured_messages": [{"role": "user", "content": text}]
+        if input_type == "request"
+        else None,
         "images": None,
         "tools": None,
         "texts": [text],
@@ -116,16 +128,28 @@ def test_litellm_generic_guardrail_api(tmp_path: Path, upstream: str) -> None:
 
         assert call(litellm_payload("org_ok", "hello"), {}).status_code == 401
         r = call(litellm_payload("org_ok", "hello"))
-        assert r.status_code == 200 and r.json()["action"] == "NONE" and r.json()["texts"] == ["hello"]
+        assert (
+            r.status_code == 200 and r.json()["action"] == "NONE" and r.json()["texts"] == ["hello"]
+        )
         r = call(litellm_payload("org_blocked", "hello"))
         assert r.json()["action"] == "BLOCKED" and "blocked" in r.json()["blocked_reason"]
-        assert call(litellm_payload("org_blocked", "answer", "response")).json()["action"] == "BLOCKED"
-        assert call(litellm_payload("org_degraded", "hello")).json()["action"] == "GUARDRAIL_INTERVENED"
-        assert call(litellm_payload("org_ok", "hello", end_user="eu_bad")).json()["action"] == "BLOCKED"
+        assert (
+            call(litellm_payload("org_blocked", "answer", "response")).json()["action"] == "BLOCKED"
+        )
+        assert (
+            call(litellm_payload("org_degraded", "hello")).json()["action"]
+            == "GUARDRAIL_INTERVENED"
+        )
+        assert (
+            call(litellm_payload("org_ok", "hello", end_user="eu_bad")).json()["action"]
+            == "BLOCKED"
+        )
         # online: a harvesting org scored by the same pipeline gets BLOCKED without any verdict
         seen = []
         for i in range(80):
-            act = call(litellm_payload("org_new", HARVEST.format(i=i) + " Grade it with a rubric.")).json()["action"]
+            act = call(
+                litellm_payload("org_new", HARVEST.format(i=i) + " Grade it with a rubric.")
+            ).json()["action"]
             seen.append(act)
             if act == "BLOCKED":
                 break

@@ -17,13 +17,13 @@ import numpy as np
 import openai
 import pytest
 import redis
-from test_gateway_helpers import classifier, config
 
 from distillwatch.gateway import create_app
 from distillwatch.gateway.local import ServerThread, free_port
 from distillwatch.gateway.mockup import create_mock_upstream
 from distillwatch.gateway.statestore import RowCodec
 from distillwatch.signals.state import EntityState
+from test_gateway_helpers import classifier, config
 
 pytestmark = [
     pytest.mark.redis,
@@ -36,7 +36,19 @@ MSG = [{"role": "user", "content": "hello"}]
 def redis_url(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
@@ -69,11 +81,16 @@ def test_two_gateways_share_one_account_state(tmp_path: Path, redis_url: str) ->
     clf = classifier()
     with ServerThread(create_mock_upstream()) as up:
         cfg = config(tmp_path, up.url, state=redis_url, keys_from_redis=True)
-        with ServerThread(create_app(cfg, clf=clf)) as g1, ServerThread(create_app(cfg, clf=clf)) as g2:
+        with (
+            ServerThread(create_app(cfg, clf=clf)) as g1,
+            ServerThread(create_app(cfg, clf=clf)) as g2,
+        ):
             urls = [g1.url, g2.url]
 
             def call(i: int) -> str:
-                raw = client(urls[i % 2]).chat.completions.with_raw_response.create(model="m", messages=MSG)  # type: ignore[arg-type]
+                raw = client(urls[i % 2]).chat.completions.with_raw_response.create(
+                    model="m", messages=MSG
+                )  # type: ignore[arg-type]
                 return raw.headers["x-distillwatch-decision"]
 
             with ThreadPoolExecutor(8) as pool:
@@ -86,7 +103,9 @@ def test_two_gateways_share_one_account_state(tmp_path: Path, redis_url: str) ->
             # keys published in Redis are honoured by both gateways
             redis.Redis.from_url(redis_url).hset("dw:keys", "sk-redis", "acct_r")
             for u in urls:
-                assert client(u, "sk-redis").chat.completions.create(model="m", messages=MSG).choices  # type: ignore[arg-type]
+                assert (
+                    client(u, "sk-redis").chat.completions.create(model="m", messages=MSG).choices
+                )  # type: ignore[arg-type]
             assert stored_state(redis_url, "acct_r").cols["n"][0] == 2
 
 
@@ -95,13 +114,18 @@ def test_fail_open_and_fail_closed_when_redis_stops(tmp_path: Path, redis_url: s
     with ServerThread(create_mock_upstream()) as up:
         opened = config(tmp_path, up.url, state=redis_url, on_state_error="open")
         closed = config(tmp_path, up.url, state=redis_url, on_state_error="closed")
-        with ServerThread(create_app(opened, clf=clf)) as go, ServerThread(create_app(closed, clf=clf)) as gc:
+        with (
+            ServerThread(create_app(opened, clf=clf)) as go,
+            ServerThread(create_app(closed, clf=clf)) as gc,
+        ):
             for u in (go.url, gc.url):
                 assert client(u).chat.completions.create(model="m", messages=MSG).choices  # type: ignore[arg-type]
             redis.Redis.from_url(redis_url).shutdown(nosave=True)
             time.sleep(0.2)
             raw = client(go.url).chat.completions.with_raw_response.create(model="m", messages=MSG)  # type: ignore[arg-type]
-            assert raw.status_code == 200 and raw.parse().choices[0].message.content == "echo: hello"
+            assert (
+                raw.status_code == 200 and raw.parse().choices[0].message.content == "echo: hello"
+            )
             with pytest.raises(openai.InternalServerError) as ei:
                 client(gc.url).chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
             assert ei.value.status_code == 503

@@ -38,9 +38,23 @@ from .verdicts import VerdictStore
 
 HEADER = "x-distillwatch-decision"
 DROP_RESPONSE_HEADERS = frozenset(
-    ("content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive", "date", "server")
+    (
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "date",
+        "server",
+    )
 )
-FORWARD_REQUEST_HEADERS = ("content-type", "accept", "anthropic-version", "anthropic-beta", "openai-beta")
+FORWARD_REQUEST_HEADERS = (
+    "content-type",
+    "accept",
+    "anthropic-version",
+    "anthropic-beta",
+    "openai-beta",
+)
 CHALLENGE, DEGRADE = ACTIONS.index("challenge"), ACTIONS.index("degrade")
 
 
@@ -92,9 +106,18 @@ def _key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-def _error(api: str, status: int, msg: str, decision: str | None, etype: str | None = None, code: str | None = None) -> Response:
+def _error(
+    api: str,
+    status: int,
+    msg: str,
+    decision: str | None,
+    etype: str | None = None,
+    code: str | None = None,
+) -> Response:
     headers = {HEADER: decision} if decision else {}
-    return Response(shapes.error_body(api, status, msg, etype, code), status, headers, "application/json")
+    return Response(
+        shapes.error_body(api, status, msg, etype, code), status, headers, "application/json"
+    )
 
 
 def _upstream_headers(gw: Gateway, request: Request, api: str) -> dict[str, str]:
@@ -102,7 +125,9 @@ def _upstream_headers(gw: Gateway, request: Request, api: str) -> dict[str, str]
     h["accept-encoding"] = "identity"
     key = gw.cfg.upstream_api_key
     if key:
-        h["x-api-key" if api == "anthropic" else "authorization"] = key if api == "anthropic" else f"Bearer {key}"
+        h["x-api-key" if api == "anthropic" else "authorization"] = (
+            key if api == "anthropic" else f"Bearer {key}"
+        )
     return h
 
 
@@ -119,7 +144,9 @@ async def _models(request: Request) -> Response:
     did = gw.new_id()
     if account is None:
         return _error("openai", 401, "missing or unknown API key", f"{did}; action=block")
-    up = await gw.client.get(gw.cfg.upstream_openai + "/v1/models", headers=_upstream_headers(gw, request, "openai"))
+    up = await gw.client.get(
+        gw.cfg.upstream_openai + "/v1/models", headers=_upstream_headers(gw, request, "openai")
+    )
     return Response(up.content, up.status_code, _response_headers(up, f"{did}; action=allow"))
 
 
@@ -133,10 +160,14 @@ async def _proxy(request: Request, api: str) -> Response:
         return _error(api, 401, "missing or unknown API key", f"{did}; action=block")
     clen = request.headers.get("content-length")
     if clen is not None and clen.isdigit() and int(clen) > cfg.max_body_bytes:
-        return _error(api, 413, f"request body over {cfg.max_body_bytes} bytes", f"{did}; action=allow")
+        return _error(
+            api, 413, f"request body over {cfg.max_body_bytes} bytes", f"{did}; action=allow"
+        )
     body_bytes = await request.body()
     if len(body_bytes) > cfg.max_body_bytes:
-        return _error(api, 413, f"request body over {cfg.max_body_bytes} bytes", f"{did}; action=allow")
+        return _error(
+            api, 413, f"request body over {cfg.max_body_bytes} bytes", f"{did}; action=allow"
+        )
     try:
         body = orjson.loads(body_bytes)
     except orjson.JSONDecodeError as e:
@@ -145,14 +176,28 @@ async def _proxy(request: Request, api: str) -> Response:
         return _error(api, 400, "request body must be a JSON object", f"{did}; action=allow")
     path = request.url.path
     client_ip = request.client.host if request.client else None
-    event = shapes.request_event(body, path, account, _key_id(key), time.time(), did, client_ip, request.headers.get("user-agent"))
+    event = shapes.request_event(
+        body,
+        path,
+        account,
+        _key_id(key),
+        time.time(),
+        did,
+        client_ip,
+        request.headers.get("user-agent"),
+    )
     online = await gw.batcher.submit(event)
     verdict = gw.verdicts.action(account, event["end_user_id"])
     if online.action is None:  # shared state unreachable
         if cfg.on_state_error == "closed":
             event["response"] = {"status": 503}
             gw.log.append(event)
-            return _error(api, 503, "risk state unavailable; retry later", f"{did}; action=block; state=unavailable")
+            return _error(
+                api,
+                503,
+                "risk state unavailable; retry later",
+                f"{did}; action=block; state=unavailable",
+            )
         online_action = 0
     else:
         online_action = online.action
@@ -160,23 +205,40 @@ async def _proxy(request: Request, api: str) -> Response:
     decided = max(verdict, online_action)
     act = 0 if cfg.shadow else decided
     decision = f"{did}; action={ACTIONS[decided]}" + ("; mode=shadow" if cfg.shadow else "")
-    event["decision"] = {"action": ACTIONS[decided], "risk": online.risk, "verdict": ACTIONS[verdict], "applied": ACTIONS[act]}
+    event["decision"] = {
+        "action": ACTIONS[decided],
+        "risk": online.risk,
+        "verdict": ACTIONS[verdict],
+        "applied": ACTIONS[act],
+    }
     if act >= CHALLENGE and act != DEGRADE:
         blocked = act > DEGRADE
         event["response"] = {"status": 403}
         gw.log.append(event)
         if blocked:
-            return _error(api, 403, "this account is blocked from this API (distillation policy)", decision, "permission_error", "blocked")
+            return _error(
+                api,
+                403,
+                "this account is blocked from this API (distillation policy)",
+                decision,
+                "permission_error",
+                "blocked",
+            )
         return _error(
-            api, 403,
+            api,
+            403,
             "verification required: complete identity verification for this account before sending more requests",
-            decision, "verification_required", "verification_required",
+            decision,
+            "verification_required",
+            "verification_required",
         )
     degrade = act == DEGRADE
     fwd = shapes.degrade_request(body, cfg.degrade_max_tokens) if degrade else body
     content = orjson.dumps(fwd) if degrade else body_bytes
     base = cfg.upstream_anthropic if api == "anthropic" else cfg.upstream_openai
-    req = gw.client.build_request("POST", base + path, content=content, headers=_upstream_headers(gw, request, api))
+    req = gw.client.build_request(
+        "POST", base + path, content=content, headers=_upstream_headers(gw, request, api)
+    )
     up = await gw.client.send(req, stream=True)
     if body.get("stream") is True and up.status_code == 200:
         return StreamingResponse(
@@ -207,7 +269,9 @@ def _key_id(key: str | None) -> str:
     return "key_" + hashlib.blake2b((key or "").encode(), digest_size=6).hexdigest()
 
 
-async def _relay(gw: Gateway, up: httpx.Response, api: str, degrade: bool, event: dict[str, Any]) -> AsyncIterator[bytes]:
+async def _relay(
+    gw: Gateway, up: httpx.Response, api: str, degrade: bool, event: dict[str, Any]
+) -> AsyncIterator[bytes]:
     """Relay an SSE stream chunk by chunk; degrade rewrites it event by event."""
     split = SSESplitter()
     rec = StreamRecorder(api)

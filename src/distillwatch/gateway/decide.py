@@ -115,6 +115,7 @@ class Batcher:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dw-score")
         self._pending: list[tuple[dict[str, Any], asyncio.Future[Online]]] = []
         self._running = False
+        self._task: asyncio.Task[None] | None = None
 
     async def submit(self, event: dict[str, Any]) -> Online:
         loop = asyncio.get_running_loop()
@@ -122,7 +123,7 @@ class Batcher:
         self._pending.append((event, fut))
         if not self._running:
             self._running = True
-            loop.create_task(self._drain())
+            self._task = loop.create_task(self._drain())
         return await fut
 
     async def _drain(self) -> None:

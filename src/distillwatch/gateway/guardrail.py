@@ -29,7 +29,12 @@ from starlette.responses import Response
 
 from distillwatch.scoring.config import ACTIONS
 
-ACCOUNT_FIELDS = ("user_api_key_org_id", "user_api_key_team_id", "user_api_key_user_id", "user_api_key_hash")
+ACCOUNT_FIELDS = (
+    "user_api_key_org_id",
+    "user_api_key_team_id",
+    "user_api_key_user_id",
+    "user_api_key_hash",
+)
 
 
 def _json(obj: dict[str, Any], status: int = 200) -> Response:
@@ -48,15 +53,24 @@ async def guardrail_endpoint(request: Request) -> Response:
     """Decide one LiteLLM guardrail call."""
     gw = request.app.state.gw
     auth = request.headers.get("authorization", "")
-    key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
+    key = (
+        auth[7:].strip() if auth.lower().startswith("bearer ") else request.headers.get("x-api-key")
+    )
     if await gw.keys.account(key) is None:
-        return _json({"error": {"message": "missing or unknown API key", "type": "invalid_request_error"}}, 401)
+        return _json(
+            {"error": {"message": "missing or unknown API key", "type": "invalid_request_error"}},
+            401,
+        )
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError as e:
-        return _json({"error": {"message": f"not valid JSON: {e}", "type": "invalid_request_error"}}, 400)
+        return _json(
+            {"error": {"message": f"not valid JSON: {e}", "type": "invalid_request_error"}}, 400
+        )
     if not isinstance(body, dict):
-        return _json({"error": {"message": "expected a JSON object", "type": "invalid_request_error"}}, 400)
+        return _json(
+            {"error": {"message": "expected a JSON object", "type": "invalid_request_error"}}, 400
+        )
     rd = body.get("request_data") or {}
     account = next((str(rd[f]) for f in ACCOUNT_FIELDS if rd.get(f)), None)
     if account is None:
@@ -75,11 +89,16 @@ async def guardrail_endpoint(request: Request) -> Response:
             "end_user_id": end_user,
             "endpoint": "guardrail",
             "model": body.get("model") if isinstance(body.get("model"), str) else None,
-            "request": {"messages": _messages(body), "params": {"tools": len(body.get("tools") or [])}},
+            "request": {
+                "messages": _messages(body),
+                "params": {"tools": len(body.get("tools") or [])},
+            },
         }
         res = await gw.batcher.submit(event)
         if res.action is None and gw.cfg.on_state_error == "closed":
-            return _json({"action": "BLOCKED", "blocked_reason": "risk state unavailable", "texts": None})
+            return _json(
+                {"action": "BLOCKED", "blocked_reason": "risk state unavailable", "texts": None}
+            )
         online = res.action or 0
         gw.last_online[account] = online
         gw.log.append(event)

@@ -25,7 +25,9 @@ class KeyStore:
         if cfg.keys_from_redis:
             import redis.asyncio as aioredis
 
-            self._redis = aioredis.Redis.from_url(cfg.state, socket_timeout=0.5, socket_connect_timeout=0.5)
+            self._redis = aioredis.Redis.from_url(
+                cfg.state, socket_timeout=0.5, socket_connect_timeout=0.5
+            )
 
     async def account(self, key: str | None) -> str | None:
         """The key's account, or None if missing/unknown (or Redis unreachable)."""

@@ -23,7 +23,13 @@ class ServerThread:
     def __init__(self, app: Any, port: int | None = None, **uvicorn_kw: Any) -> None:
         self.port = port or free_port()
         cfg = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False, lifespan="on", **uvicorn_kw
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            **uvicorn_kw,
         )
         self.server = uvicorn.Server(cfg)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

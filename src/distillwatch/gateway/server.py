@@ -7,12 +7,29 @@ which flushes and closes the event log; the process exits 0.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
 
 from .app import create_app
 from .config import GatewayConfig
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises the stop signal after shutdown (exit status -15); we exit 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.signal(s, self.handle_exit) for s in sigs}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def serve(config_path: str | Path, graceful_s: float = 30.0) -> None:
@@ -28,7 +45,7 @@ def serve(config_path: str | Path, graceful_s: float = 30.0) -> None:
         timeout_graceful_shutdown=int(graceful_s),
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
 
 
 run_gateway = serve

@@ -38,13 +38,17 @@ REASONING_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
 THINKING_BLOCKS = frozenset(("thinking", "redacted_thinking"))
 
 
-def error_body(api: str, status: int, message: str, etype: str | None = None, code: str | None = None) -> bytes:
+def error_body(
+    api: str, status: int, message: str, etype: str | None = None, code: str | None = None
+) -> bytes:
     """An error in the caller's API shape."""
     if api == "anthropic":
         t = etype or ANTHROPIC_ERROR_TYPES.get(status, "api_error")
         return orjson.dumps({"type": "error", "error": {"type": t, "message": message}})
     t = etype or OPENAI_ERROR_TYPES.get(status, "api_error")
-    return orjson.dumps({"error": {"message": message, "type": t, "param": None, "code": code or t}})
+    return orjson.dumps(
+        {"error": {"message": message, "type": t, "param": None, "code": code or t}}
+    )
 
 
 def _responses_messages(body: dict[str, Any]) -> list[Any]:
@@ -70,21 +74,27 @@ def _responses_messages(body: dict[str, Any]) -> list[Any]:
 
 
 def request_event(
-    body: dict[str, Any], path: str, account_id: str, key_id: str, ts: float, rid: str, ip: str | None, ua: str | None
+    body: dict[str, Any],
+    path: str,
+    account_id: str,
+    key_id: str,
+    ts: float,
+    rid: str,
+    ip: str | None,
+    ua: str | None,
 ) -> dict[str, Any]:
     """The contract event of a request (response fields are added after the call)."""
     api_end = ENDPOINTS.get(path, path)
-    if api_end == "responses":
-        messages = _responses_messages(body)
-    else:
-        messages = body.get("messages")
+    messages: Any = _responses_messages(body) if api_end == "responses" else body.get("messages")
     params: dict[str, Any] = {k: body[k] for k in PARAM_KEYS if k in body}
     mt = body.get("max_tokens", body.get("max_completion_tokens", body.get("max_output_tokens")))
     if mt is not None:
         params["max_tokens"] = mt
     if isinstance(body.get("reasoning_effort"), str):
         params["reasoning_effort"] = body["reasoning_effort"]
-    elif isinstance(body.get("reasoning"), dict) and isinstance(body["reasoning"].get("effort"), str):
+    elif isinstance(body.get("reasoning"), dict) and isinstance(
+        body["reasoning"].get("effort"), str
+    ):
         params["reasoning_effort"] = body["reasoning"]["effort"]
     elif isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled":
         params["reasoning_effort"] = "high"
@@ -119,10 +129,14 @@ def degrade_request(body: dict[str, Any], max_tokens: int) -> dict[str, Any]:
     for k in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
         if isinstance(out.get(k), int) and out[k] > max_tokens:
             out[k] = max_tokens
-    if isinstance(out.get("thinking"), dict) and isinstance(out["thinking"].get("budget_tokens"), int):
+    if isinstance(out.get("thinking"), dict) and isinstance(
+        out["thinking"].get("budget_tokens"), int
+    ):
         mt = out.get("max_tokens")
         if isinstance(mt, int) and out["thinking"]["budget_tokens"] >= mt:
-            out.pop("thinking")  # Anthropic rejects budget >= max_tokens; thinking is stripped anyway
+            out.pop(
+                "thinking"
+            )  # Anthropic rejects budget >= max_tokens; thinking is stripped anyway
     return out
 
 
@@ -130,7 +144,11 @@ def degrade_response(api: str, obj: dict[str, Any]) -> dict[str, Any]:
     """Strip reasoning and logprobs from a non-streaming response (in place; returned)."""
     if api == "anthropic":
         if isinstance(obj.get("content"), list):
-            obj["content"] = [b for b in obj["content"] if not (isinstance(b, dict) and b.get("type") in THINKING_BLOCKS)]
+            obj["content"] = [
+                b
+                for b in obj["content"]
+                if not (isinstance(b, dict) and b.get("type") in THINKING_BLOCKS)
+            ]
         return obj
     for ch in obj.get("choices") or []:
         if not isinstance(ch, dict):
@@ -142,7 +160,9 @@ def degrade_response(api: str, obj: dict[str, Any]) -> dict[str, Any]:
                 for f in REASONING_FIELDS:
                     m.pop(f, None)
     if isinstance(obj.get("output"), list):  # responses API
-        obj["output"] = [o for o in obj["output"] if not (isinstance(o, dict) and o.get("type") == "reasoning")]
+        obj["output"] = [
+            o for o in obj["output"] if not (isinstance(o, dict) and o.get("type") == "reasoning")
+        ]
     return obj
 
 
@@ -190,7 +210,7 @@ class StreamDegrader:
 def response_fields(api: str, obj: dict[str, Any]) -> dict[str, Any]:
     """Contract ``response``/``usage`` fields of a complete response object."""
     text, reasoning, finish = [], [], None
-    usage: dict[str, int] = {}
+    usage: dict[str, Any] = {}
     if api == "anthropic":
         for b in obj.get("content") or []:
             if isinstance(b, dict):

@@ -96,7 +96,10 @@ class StreamRecorder:
             self.finish = ch.get("finish_reason") or self.finish
         u = d.get("usage")
         if isinstance(u, dict):
-            for src, dst in (("prompt_tokens", "input_tokens"), ("completion_tokens", "output_tokens")):
+            for src, dst in (
+                ("prompt_tokens", "input_tokens"),
+                ("completion_tokens", "output_tokens"),
+            ):
                 if isinstance(u.get(src), int):
                     self.usage[dst] = u[src]
 

@@ -65,7 +65,9 @@ class RowCodec:
         self.fields: list[tuple[str, np.dtype[Any], tuple[int, ...]]] = [
             (name, col.dtype, col.shape[1:]) for name, col in sorted(proto.cols.items())
         ]
-        self.sizes = [int(np.prod(shape, dtype=np.int64)) * dt.itemsize for _, dt, shape in self.fields]
+        self.sizes = [
+            int(np.prod(shape, dtype=np.int64)) * dt.itemsize for _, dt, shape in self.fields
+        ]
         desc = ";".join(f"{n}:{dt.str}:{shape}" for n, dt, shape in self.fields)
         self.tag = hashlib.blake2b(desc.encode(), digest_size=4).hexdigest()
 
@@ -75,7 +77,9 @@ class RowCodec:
     def decode_into(self, blob: bytes, state: EntityState, row: int) -> None:
         off = 0
         for (name, dt, shape), size in zip(self.fields, self.sizes, strict=True):
-            state.cols[name][row] = np.frombuffer(blob, dtype=dt, count=size // dt.itemsize, offset=off).reshape(shape)
+            state.cols[name][row] = np.frombuffer(
+                blob, dtype=dt, count=size // dt.itemsize, offset=off
+            ).reshape(shape)
             off += size
 
 
@@ -141,7 +145,11 @@ class RedisState:
             scratch.update(feat.filter(mask), keys.filter(mask))
         pipe = self.client.pipeline(transaction=False)
         for name, version, row in zip(names, versions, rows, strict=True):
-            self.cas(keys=[name], args=[version, self.codec.encode(scratch, int(row)), self.ttl_ms], client=pipe)
+            self.cas(
+                keys=[name],
+                args=[version, self.codec.encode(scratch, int(row)), self.ttl_ms],
+                client=pipe,
+            )
         results = pipe.execute()
         retry = []
         for acc, row, ok in zip(accounts, rows, results, strict=True):
