@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from distillwatch.features.fingerprint import fmix64
-from distillwatch.linking.evidence import BASE_WEIGHT
+from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,14 @@ class GraphParams:
 
 
 def key_weights(kind: np.ndarray, df: np.ndarray) -> np.ndarray:
-    """Weight of a key: its kind's base weight, shrunk by how many accounts hold it."""
-    return np.asarray(BASE_WEIGHT[kind.astype(np.int64)] / np.log2(1.0 + np.maximum(df, 2)))
+    """Weight of a key: its kind's base weight, shrunk by how many accounts hold it.
+
+    A shared payment fingerprint is strong whatever its spread (a card pool is
+    the farm), so payment keys keep their base weight.
+    """
+    k = kind.astype(np.int64)
+    shrink = np.where(k == KIND_CODE["payment"], 1.0, np.log2(1.0 + np.maximum(df, 2)))
+    return np.asarray(BASE_WEIGHT[k] / shrink)
 
 
 def key_table(members: pl.DataFrame) -> pl.DataFrame:

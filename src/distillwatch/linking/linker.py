@@ -10,6 +10,8 @@ vectorised). ``refresh`` then
 * rebuilds the graph and re-runs Leiden only when the evidence table grew by
   ``growth`` since the last rebuild (and at most every ``rebuild_every_ms``),
   so the total rebuild cost is a geometric series: near-linear in events;
+  and at least every ``max_rebuild_gap_ms`` of event time, so a campaign that
+  starts late in a long window is still found within that delay;
 * re-scores campaigns (members' state aggregated, same scorer as accounts)
   after a rebuild or attach and at least every ``rescore_every_ms``.
 
@@ -57,6 +59,7 @@ class LinkParams:
     min_members: int = 3
     growth: float = 0.5
     rebuild_every_ms: int = HOUR_MS
+    max_rebuild_gap_ms: int = 12 * HOUR_MS  # new campaigns are found within this delay
     rescore_every_ms: int = HOUR_MS
     compact_rows: int = 2_000_000  # raw evidence rows buffered before de-duplication
 
@@ -192,7 +195,9 @@ class CampaignLinker:
         changed = final
         new_rows = self._rows_total - self._rows_at_rebuild
         grown = new_rows > 0 and new_rows >= self.p.growth * self._rows_at_rebuild
-        due = grown and now_ms - self._last_rebuild >= self.p.rebuild_every_ms
+        since = now_ms - self._last_rebuild
+        stale = new_rows > 0 and since >= self.p.max_rebuild_gap_ms
+        due = (grown and since >= self.p.rebuild_every_ms) or stale
         if due or (final and new_rows > 0):
             self._rebuild(state)
             self._last_rebuild = now_ms
