@@ -266,5 +266,6 @@ def test_campaign_records_follow_the_contract(runs: dict[str, object]) -> None:
     assert r["campaign_id"] == linker.campaign_of(r["account_ids"][0])
     reasons = linker.link_reasons(r["account_ids"][0])
     assert reasons and all(
-        x["signal"].startswith("link:") and "other campaign members" in x["detail"] for x in reasons
+        str(x["signal"]).startswith("link:") and "other campaign members" in str(x["detail"])
+        for x in reasons
     )
