@@ -15,19 +15,17 @@ KEYS = {"sk-a": "acct_a", "sk-b": "acct_b", "sk-c": "acct_c", "sk-d": "acct_d", 
 
 
 def classifier() -> TextClassifiers:
-    """The packaged artefact; until it ships, a small linear model over real hashed grams."""
-    try:
-        return TextClassifiers.load()
-    except (FileNotFoundError, OSError):
-        pass
+    """A small, fixed linear model over the real hashed grams (cot: "step", "reasoning"; rubric:
+    "rubric", "grade"), so gateway tests check the online path (state -> scorer -> action)
+    independently of how the packaged artefact is trained from release to release."""
     n = 2**18
     proto = TextClassifiers(
         n, np.zeros(0, np.int64), np.zeros((0, len(HEADS)), np.float16), np.zeros(len(HEADS))
     )
     rows: dict[int, np.ndarray] = {}
-    for gram, head in (("step", 0), ("step by", 0), ("reasoning", 0), ("rubric", 1), ("grade", 1)):
-        w = rows.setdefault(proto._hash_gram(gram), np.zeros(len(HEADS)))
-        w[head] = 12.0
+    for word, head in (("step", 0), ("reasoning", 0), ("rubric", 1), ("grade", 1)):
+        (index,) = proto.features_one(word)[0]
+        rows.setdefault(int(index), np.zeros(len(HEADS)))[head] = 12.0
     idx = np.array(sorted(rows), np.int64)
     weights = np.stack([rows[i] for i in idx]).astype(np.float16)
     bias = np.full(len(HEADS), -4.0)
