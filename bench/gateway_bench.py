@@ -291,7 +291,7 @@ Classifier: {res["classifier"]}.
 | through the gateway | {via["achieved_rps"]:.0f} | {via["p50_ms"]:.2f} | {via["p90_ms"]:.2f} | {via["p99_ms"]:.2f} | {via["errors"]} |
 | **added** | | **{res["added_p50_ms"]:.2f}** | | **{res["added_p99_ms"]:.2f}** | |
 
-Same at {low:g} req/s (below this machine's saturation point):
+Same at {low:g} req/s:
 
 | path | achieved req/s | p50 ms | p90 ms | p99 ms | errors |
 |---|---|---|---|---|---|
