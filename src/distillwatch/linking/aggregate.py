@@ -24,33 +24,35 @@ def aggregate_state(
     state: EntityState, rows: np.ndarray, group: np.ndarray, n_groups: int
 ) -> StateView:
     """One StateView row per group; ``rows[i]`` (a state row) belongs to ``group[i]``."""
+    order = np.argsort(np.asarray(group, dtype=np.int64), kind="stable")
+    rows = np.asarray(rows, dtype=np.int64)[order]
+    group = np.asarray(group, dtype=np.int64)[order]
+    present, starts = np.unique(group, return_index=True)
     out: dict[str, np.ndarray] = {}
-    rows = np.asarray(rows, dtype=np.int64)
-    group = np.asarray(group, dtype=np.int64)
     for name, col in state.cols.items():
         vals = col[rows]
         shape = (n_groups, *col.shape[1:])
+        if len(rows) == 0:
+            out[name] = np.zeros(shape, dtype=col.dtype)
+            continue
         if name.startswith("hll_"):
             acc = np.zeros(shape, dtype=col.dtype)
-            np.maximum.at(acc, group, vals)
-        elif name in MIN_COLS:
-            acc = np.full(shape, np.inf)
-            np.fmin.at(acc, group, vals)
-            acc[np.isinf(acc)] = np.nan
-        elif name in MAX_COLS:
-            acc = np.full(shape, -np.inf)
-            np.fmax.at(acc, group, vals)
-            acc[np.isinf(acc)] = np.nan
+            acc[present] = np.maximum.reduceat(vals, starts)
+        elif name in MIN_COLS or name in MAX_COLS:
+            fill = np.inf if name in MIN_COLS else -np.inf
+            red = np.fmin if name in MIN_COLS else np.fmax
+            acc = np.full(shape, np.nan)
+            got = red.reduceat(np.where(np.isnan(vals), fill, vals), starts)
+            acc[present] = np.where(np.isinf(got), np.nan, got)
         elif name in MEAN_COLS:
             known = ~np.isnan(vals)
-            total = np.zeros(shape)
-            cnt = np.zeros(shape)
-            np.add.at(total, group[known], vals[known])
-            np.add.at(cnt, group[known], 1.0)
-            acc = np.divide(total, cnt, out=np.full(shape, np.nan), where=cnt > 0)
+            total = np.add.reduceat(np.where(known, vals, 0.0), starts)
+            cnt = np.add.reduceat(known.astype(np.float64), starts)
+            acc = np.full(shape, np.nan)
+            acc[present] = np.divide(total, cnt, out=np.full(total.shape, np.nan), where=cnt > 0)
         else:
             acc = np.zeros(shape, dtype=col.dtype)
-            np.add.at(acc, group, vals)
+            acc[present] = np.add.reduceat(vals, starts)
         if name == "first_ts":
             acc = np.nan_to_num(acc)
         out[name] = acc

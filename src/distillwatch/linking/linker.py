@@ -41,7 +41,7 @@ from distillwatch.linking.evidence import (
     row_facts,
 )
 from distillwatch.linking.graph import GraphParams, build_edges, communities, key_table
-from distillwatch.linking.report import campaign_record, reasons_by_node
+from distillwatch.linking.report import campaign_links, campaign_record, reasons_by_node
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
 from distillwatch.signals.state import EntityState
@@ -371,8 +371,11 @@ class CampaignLinker:
     def campaign_records(self) -> list[dict[str, Any]]:
         self.link_reasons("")  # make sure evidence is merged
         n = len(self.node_ids)
-        out = []
-        for c, cid in enumerate(self.camp_ids):
-            members = np.flatnonzero(self.camp_of_node[:n] == c)
-            out.append(campaign_record(self, c, cid, members))
-        return out
+        links = campaign_links(self)
+        camp = self.camp_of_node[:n]
+        order = np.argsort(camp, kind="stable")
+        bounds = np.searchsorted(camp[order], np.arange(len(self.camp_ids) + 1))
+        return [
+            campaign_record(self, c, cid, order[bounds[c] : bounds[c + 1]], links.get(c, []))
+            for c, cid in enumerate(self.camp_ids)
+        ]

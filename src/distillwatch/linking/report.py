@@ -73,35 +73,45 @@ def reasons_by_node(
     return out
 
 
-def campaign_links(linker: CampaignLinker, c: int) -> list[dict[str, Any]]:
-    """Per link kind: how many keys and members tie the campaign, with the top example."""
+def campaign_links(linker: CampaignLinker) -> dict[int, list[dict[str, Any]]]:
+    """Per campaign and link kind: how many keys and members tie it, with the top example."""
     n = len(linker.node_ids)
-    camp = np.where(linker.camp_of_node[:n] == c, c, -1)
-    sk = shared_keys(linker.members, camp)
+    sk = shared_keys(linker.members, linker.camp_of_node[:n])
+    out: dict[int, list[dict[str, Any]]] = {}
     if sk.height == 0:
-        return []
-    per_key = sk.group_by("key").agg(pl.col("kind", "a", "b", "members", "requests").first())
-    out = []
-    for kind, grp in per_key.sort("members", descending=True).group_by("kind", maintain_order=True):
-        name = KIND_NAMES[int(kind[0])]
-        fa, fb, _ = LINKS[name]
-        a, b, mem = int(grp["a"][0]), int(grp["b"][0]), int(grp["members"][0])
-        example = describe(fa, a, linker.facts.labels) + (
-            "" if fb is None else " and " + describe(fb, b, linker.facts.labels)
+        return out
+    per_key = sk.group_by("camp", "key").agg(pl.col("kind", "a", "b", "members").first())
+    top = (
+        per_key.sort("members", descending=True)
+        .group_by("camp", "kind", maintain_order=True)
+        .agg(
+            pl.len().alias("keys"),
+            pl.col("members").sum().alias("co"),
+            pl.col("a", "b", "members").first(),
         )
-        out.append(
+    )
+    labels = linker.facts.labels
+    for c, kind, keys, co, a, b, mem in top.sort(
+        "camp", "co", descending=[False, True]
+    ).iter_rows():
+        name = KIND_NAMES[int(kind)]
+        fa, fb, _ = LINKS[name]
+        example = describe(fa, a, labels) + (
+            "" if fb is None else " and " + describe(fb, b, labels)
+        )
+        out.setdefault(int(c), []).append(
             {
                 "kind": name,
-                "keys": grp.height,
-                "co_occurrences": int(grp["members"].sum()),
-                "example": f"{example} shared by {mem} members",
+                "keys": int(keys),
+                "co_occurrences": int(co),
+                "example": f"{example} shared by {int(mem)} members",
             }
         )
     return out
 
 
 def campaign_record(
-    linker: CampaignLinker, c: int, cid: str, members: np.ndarray
+    linker: CampaignLinker, c: int, cid: str, members: np.ndarray, links: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """One campaigns.jsonl line (events.md section 4)."""
     from distillwatch.engine.verdicts import rfc3339
@@ -130,7 +140,7 @@ def campaign_record(
         "risk": round(float(linker.camp_risk[c]), 4) if c < len(linker.camp_risk) else 0.0,
         "malicious": bool(c < len(linker.malicious) and linker.malicious[c]),
         "targets": targets,
-        "links": campaign_links(linker, c),
+        "links": links,
         "reasons": reasons,
     }
 
