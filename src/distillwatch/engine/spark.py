@@ -82,6 +82,9 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
 
 
 def _fs(uri: str) -> tuple[pafs.FileSystem, str]:
+    """A PyArrow file system for a staging location as Spark names it."""
+    if uri.startswith("s3a://"):  # Hadoop's S3 scheme; PyArrow calls it s3
+        uri = "s3://" + uri[len("s3a://") :]
     if "://" in uri:
         fs, root = pafs.FileSystem.from_uri(uri)
         return fs, str(root)
@@ -188,7 +191,7 @@ def detect_spark(
     settings = settings or Settings.load(Path(config) if config is not None else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    staging = staging or os.environ.get(ENV_STAGING) or str((out / "_spark_staging").resolve())
+    staging = staging or os.environ.get(ENV_STAGING) or (out / "_spark_staging").resolve().as_uri()
     summary = DetectSummary()
     t0 = time.perf_counter()
     acct_df: pl.DataFrame | None = None
@@ -262,8 +265,8 @@ def _fill(
 
 
 def _remove(uri: str) -> None:
-    if "://" not in uri:
-        shutil.rmtree(uri, ignore_errors=True)
-        return
     fs, root = _fs(uri)
-    fs.delete_dir(root)
+    if isinstance(fs, pafs.LocalFileSystem):
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        fs.delete_dir(root)
