@@ -41,8 +41,8 @@ from distillwatch.features.classifiers import (
     DEFAULT_HEAD_CHARS,
     DEFAULT_TAIL_CHARS,
     HEADS,
-    make_vectorizer,
     request_text,
+    vectorize,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def data_dir() -> Path:
 
 def vectorise(examples: list[Example]) -> sparse.csr_matrix:
     texts = [request_text(e.system, e.prompt) for e in examples]
-    return make_vectorizer(N_FEATURES).transform(texts).tocsr()
+    return vectorize(texts, N_FEATURES)
 
 
 def fit_binary(x: sparse.csr_matrix, target: np.ndarray, weight: np.ndarray) -> LogisticRegression:

@@ -12,7 +12,7 @@ from distillwatch.features.classifiers import (
     TextClassifiers,
     TextScores,
     clip_text,
-    make_vectorizer,
+    vectorize,
     request_text,
 )
 
@@ -135,11 +135,11 @@ def test_batch_of_one_equals_batch_and_is_deterministic(clf: TextClassifiers) ->
         assert one.capability[0] == batch.capability[i]
 
 
-def test_lean_features_match_hashing_vectorizer(clf: TextClassifiers) -> None:
+def test_lean_features_match_batch_vectorizer(clf: TextClassifiers) -> None:
     text = request_text(
         "System: be brief", "Ünïcode wörds, repeated repeated words & 42 numbers\nNew line"
     )
-    row = make_vectorizer(clf.n_features).transform([text]).tocsr()
+    row = vectorize([text, "padding so the batch has two rows"], clf.n_features)[0].tocsr()
     idx, val = clf.features_one(text)
     order = np.argsort(idx)
     np.testing.assert_array_equal(idx[order], row.indices[np.argsort(row.indices)])

@@ -100,11 +100,12 @@ def simulate(
     scale: Annotated[float, typer.Option(help="multiplies accounts and volumes")] = 1.0,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     fmt: Annotated[str, typer.Option("--format", help="parquet or jsonl")] = "parquet",
+    days: Annotated[int | None, typer.Option(help="shorten the scenario to N days")] = None,
 ) -> None:
     """Generate labelled traffic (events, accounts, labels)."""
     from distillwatch.sim import simulate as run
 
-    summary = run(scenario, out, scale=scale, seed=seed, fmt=fmt)  # type: ignore[arg-type]
+    summary = run(scenario, out, scale=scale, seed=seed, fmt=fmt, days=days)  # type: ignore[arg-type]
     console.print(summary)
 
 

@@ -1,8 +1,8 @@
 """Per-request text classifiers: CoT elicitation, rubric/grading, capability area.
 
 Three heads share one stateless feature space: hashed word 1-2 grams of the
-request text (sklearn ``HashingVectorizer`` semantics: lowercase, token pattern
-``\\b\\w\\w+\\b``, ``alternate_sign=False``, l2 norm).  The text scored for a
+request text (:mod:`distillwatch.features.hashing`: lowercase, tokens of two or
+more word characters, unigrams plus adjacent bigrams, l2-normalised counts).  The text scored for a
 request is ``clip(system) + "\\n" + clip(prompt)`` where ``clip`` keeps the first
 ``head_chars`` and the last ``tail_chars`` characters of a long text: the
 instructions that matter (CoT demands, rubric blocks, tool specs) sit at the
@@ -14,25 +14,23 @@ the hashed feature indices with a non-zero weight, a float16 weight matrix
 biases and the vectoriser parameters.  No pickle.  ``scripts/train_classifiers.py``
 rebuilds it; ``docs/classifiers.md`` documents labels and held-out scores.
 
-Two inference paths give identical features: a batch path through sklearn's
-Cython hashing, and a lean path for tiny batches (the inline gateway) that
-hashes grams with ``murmurhash3_32`` behind an LRU cache.
+Two inference paths give identical features: a batch path (one sparse matrix
+for the whole batch) and a lean path for tiny batches (the inline gateway)
+that gathers the weight rows of one text's grams directly.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.utils import murmurhash3_32
+from scipy import sparse
+
+from distillwatch.features.hashing import hashed_ngrams, hashed_ngrams_one
 
 CAPABILITIES: tuple[str, ...] = (
     "chat",
@@ -47,7 +45,6 @@ HEADS: tuple[str, ...] = ("cot", "rubric", *(f"cap_{c}" for c in CAPABILITIES))
 DEFAULT_HEAD_CHARS = 2000
 DEFAULT_TAIL_CHARS = 500
 _SMALL_BATCH = 4
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _ARTEFACT = "text_classifiers.npz"
 
 
@@ -72,15 +69,9 @@ def request_text(
     return clip_text(system, head, tail) + "\n" + clip_text(prompt, head, tail)
 
 
-def make_vectorizer(n_features: int) -> HashingVectorizer:
-    """The stateless vectoriser shared by training and inference."""
-    return HashingVectorizer(
-        n_features=n_features,
-        ngram_range=(1, 2),
-        alternate_sign=False,
-        norm="l2",
-        dtype=np.float32,
-    )
+def vectorize(texts: Sequence[str], n_features: int) -> sparse.csr_matrix:
+    """The stateless feature map shared by training and inference."""
+    return hashed_ngrams(texts, n_features)
 
 
 @dataclass(frozen=True)
@@ -127,8 +118,6 @@ class TextClassifiers:
         dense[feature_index.astype(np.int64)] = weights.astype(np.float32)
         self._weights = dense
         self._bias = bias.astype(np.float32)
-        self._vectorizer = make_vectorizer(self.n_features)
-        self._gram_index = functools.lru_cache(maxsize=1 << 20)(self._hash_gram)
 
     @classmethod
     def load(cls, path: Path | None = None) -> TextClassifiers:
@@ -161,7 +150,7 @@ class TextClassifiers:
         """Raw linear outputs ``[n, len(HEADS)]`` for already-joined texts."""
         if len(texts) <= _SMALL_BATCH:
             return np.stack([self._logits_one(t) for t in texts]) if texts else self._empty()
-        x = self._vectorizer.transform(texts)
+        x = vectorize(texts, self.n_features)
         return np.asarray(x @ self._weights, dtype=np.float32) + self._bias
 
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:
@@ -176,19 +165,9 @@ class TextClassifiers:
         )
 
     # lean single-request path -------------------------------------------------
-    def _hash_gram(self, gram: str) -> int:
-        return abs(int(murmurhash3_32(gram, seed=0))) % self.n_features
-
     def features_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(indices, l2-normalised values) for one text, identical to the vectoriser's row."""
-        toks = _TOKEN.findall(text.lower())
-        grams = toks + [a + " " + b for a, b in itertools.pairwise(toks)]
-        counts = Counter(self._gram_index(g) for g in grams)
-        if not counts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        val = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
-        return idx, val / np.float32(np.sqrt(np.dot(val, val)))
+        """(indices, l2-normalised values) for one text, identical to the batch row."""
+        return hashed_ngrams_one(text, self.n_features)
 
     def _logits_one(self, text: str) -> np.ndarray:
         idx, val = self.features_one(text)
