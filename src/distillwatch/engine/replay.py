@@ -24,6 +24,7 @@ from distillwatch.scoring.risk import Scorer, ScoreResult
 from distillwatch.signals.state import EntityState, entity_keys
 
 LEVELS = ("account", "end_user")
+PROFILE_COLS = ("tier", "verified", "created_ms", "reseller")
 
 
 class Linker(Protocol):
@@ -86,25 +87,23 @@ class Replay:
         self.states = {lvl: EntityState() for lvl in LEVELS}
         self.models = ModelLaunchTracker()
         self.profiles = account_profiles(accounts)
+        self._profile_of: dict[str, tuple[float, ...]] = {
+            r[0]: tuple(np.nan if v is None else float(v) for v in r[1:])
+            for r in self.profiles.select("account_id", *PROFILE_COLS).iter_rows()
+        }
         self.linker = linker
         self.windows = 0
         self.last_ms = 0
 
     def _attach_profiles(self, state: EntityState, rows: np.ndarray) -> None:
-        if self.profiles.height == 0 or len(rows) == 0:
+        if not self._profile_of or len(rows) == 0:
             return
-        keys = pl.Series("k", [state.keys[i] for i in rows])
-        acct = keys.str.split("\x1f").list.first().alias("account_id")
-        prof = acct.to_frame().join(
-            self.profiles, on="account_id", how="left", maintain_order="left"
-        )
-        state.set_profile(
-            rows,
-            {
-                c: prof[c].fill_null(np.nan).to_numpy()
-                for c in ("tier", "verified", "created_ms", "reseller")
-            },
-        )
+        unknown = (np.nan,) * len(PROFILE_COLS)
+        vals = np.array(
+            [self._profile_of.get(state.keys[i].split("\x1f", 1)[0], unknown) for i in rows],
+            dtype=np.float64,
+        ).reshape(len(rows), len(PROFILE_COLS))
+        state.set_profile(rows, {c: vals[:, j] for j, c in enumerate(PROFILE_COLS)})
 
     def step(self, feat: pl.DataFrame, window_end_ms: int) -> None:
         """Fold one event-time window and make the online decisions for it."""

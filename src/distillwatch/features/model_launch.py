@@ -4,11 +4,13 @@ The public reports describe campaigns moving to a newly released model
 within a day. The first time a model name appears in the (time-ordered)
 stream is taken as its release; requests to it in the next ``window_ms`` are
 ``new_model``. Models seen in the first day of the data are not counted as
-new (the log simply starts there). State is one timestamp per model name.
+new (the log simply starts there). State is one timestamp per model name, and
+a batch with no model in its launch window costs one ``unique``.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 DAY_MS = 86_400_000
@@ -23,33 +25,30 @@ class ModelLaunchTracker:
         self.first_seen: dict[str, int] = {}
         self.start_ms: int | None = None
 
-    def annotate(self, feat: pl.DataFrame) -> pl.DataFrame:
-        if feat.height == 0:
-            return feat.with_columns(new_model=pl.lit(False))
-        ts = feat["ts"].dt.epoch("ms")
+    def flags(self, feat: pl.DataFrame) -> np.ndarray:
+        """Boolean per row: is the row's model within its launch window?"""
+        n = feat.height
+        if n == 0:
+            return np.zeros(0, dtype=bool)
+        ts = feat.get_column("ts").to_numpy().astype("datetime64[ms]").astype(np.int64)
         if self.start_ms is None:
-            self.start_ms = int(ts.min())  # type: ignore[arg-type]
-        firsts = (
-            feat.select(pl.col("model").fill_null(""), ts.alias("t"))
-            .group_by("model")
-            .agg(pl.col("t").min())
-        )
-        for model, t in firsts.iter_rows():
-            if model not in self.first_seen:
-                self.first_seen[model] = int(t)
-        launches = {m: t for m, t in self.first_seen.items() if t - self.start_ms >= self.warmup_ms}
-        if not launches:
-            return feat.with_columns(new_model=pl.lit(False))
-        launch = (
-            pl.col("model")
-            .fill_null("")
-            .replace_strict(launches, default=None, return_dtype=pl.Int64)
-        )
-        age = (
-            feat["ts"]
-            .dt.epoch("ms")
-            .to_frame("t")
-            .with_columns(launch=feat.select(launch).to_series())
-        )
-        flag = ((age["t"] - age["launch"]) < self.window_ms).fill_null(False)
-        return feat.with_columns(new_model=flag)
+            self.start_ms = int(ts.min())
+        models = feat.get_column("model").fill_null("").to_numpy()
+        uniq = set(models.tolist()) if n < 64 else set(np.unique(models).tolist())
+        for m in uniq - self.first_seen.keys():
+            self.first_seen[m] = int(ts[models == m].min())
+        lo = int(ts.min())
+        active = {
+            m: t
+            for m in uniq
+            if (t := self.first_seen[m]) - self.start_ms >= self.warmup_ms
+            and lo - t < self.window_ms
+        }
+        out = np.zeros(n, dtype=bool)
+        for m, t in active.items():
+            hit = models == m
+            out |= hit & (ts - t < self.window_ms)
+        return out
+
+    def annotate(self, feat: pl.DataFrame) -> pl.DataFrame:
+        return feat.with_columns(pl.Series("new_model", self.flags(feat)))

@@ -69,7 +69,9 @@ def _text_features(frame: pl.DataFrame, clf: TextClassifiers) -> pl.DataFrame:
     bands = band_keys(sig)
     bands[tmpl["empty"].to_numpy()] = 0
     scores = clf.score(distinct["system"].to_list(), distinct["prompt"].to_list())
-    template_key = tmpl.select(hash64_expr(pl.col("template")).alias("template"))["template"].to_numpy()
+    template_key = tmpl.select(hash64_expr(pl.col("template")).alias("template"))[
+        "template"
+    ].to_numpy()
     cols: dict[str, np.ndarray] = {
         "text_key": uniq,
         "template_key": template_key,
@@ -154,4 +156,21 @@ def compute_features(
     shape = frame.select(_request_shape())
     text = _text_features(frame, clf)
     out = pl.concat([shape, text], how="horizontal")
-    return out.select([pl.col(c).cast(t) for c, t in FEATURE_SCHEMA.items()])
+    return out.select(
+        [
+            pl.col(c).cast(t) if c in _NULLABLE else pl.col(c).cast(t).fill_null(_ZERO[t])
+            for c, t in FEATURE_SCHEMA.items()
+        ]
+    )
+
+
+# Feature columns are never null (state folding reads them as plain NumPy);
+# identity columns may be.
+_NULLABLE = {"ts", "account_id", "end_user_id", "model"}
+_ZERO: dict[pl.DataType, object] = {
+    pl.Boolean(): False,
+    pl.Float32(): 0.0,
+    pl.Int8(): 0,
+    pl.Int32(): 0,
+    pl.UInt64(): 0,
+}

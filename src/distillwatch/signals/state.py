@@ -130,55 +130,67 @@ class EntityState:
             self.cols[f"hll_{s}"] = resize(old.get(f"hll_{s}"), (capacity, sketch.M), np.uint8)
         self._cap = capacity
 
-    def rows_for(self, keys: pl.Series) -> np.ndarray:
-        """Row index per key, creating rows for new keys."""
-        uniq = keys.unique(maintain_order=True).to_list()
-        new = [k for k in uniq if k not in self.index]
-        if new:
-            start = len(self.keys)
-            self.keys.extend(new)
-            self.index.update({k: start + i for i, k in enumerate(new)})
+    def rows_for(self, keys: pl.Series | list[str | None]) -> np.ndarray:
+        """Row index per key (-1 for a null key), creating rows for new keys."""
+        arr = keys.to_list() if isinstance(keys, pl.Series) else keys
+        get = self.index.get
+        out = np.fromiter((get(k, -1) for k in arr), dtype=np.int64, count=len(arr))  # type: ignore[arg-type]
+        missing = np.flatnonzero(out < 0)
+        if len(missing):
+            for i in missing:
+                k = arr[i]
+                if k is None:
+                    continue
+                row = self.index.get(k)
+                if row is None:
+                    row = len(self.keys)
+                    self.index[k] = row
+                    self.keys.append(k)
+                out[i] = row
             if len(self.keys) > self._cap:
                 self._grow(max(len(self.keys), 2 * self._cap))
-        table = pl.DataFrame(
-            {"key": uniq, "row": [self.index[k] for k in uniq]},
-            schema={"key": pl.String, "row": pl.Int64},
-        )
-        joined = (
-            keys.rename("key").to_frame().join(table, on="key", how="left", maintain_order="left")
-        )
-        return np.asarray(joined["row"].to_numpy())
+        return out
 
-    def update(self, feat: pl.DataFrame, keys: pl.Series) -> np.ndarray:
-        """Fold a batch of feature rows into the state; returns the touched rows."""
-        mask = keys.is_not_null().to_numpy()
-        if not mask.any():
-            return np.zeros(0, dtype=np.int64)
-        if not mask.all():
-            feat, keys = feat.filter(pl.Series(mask)), keys.filter(pl.Series(mask))
+    def update(self, feat: pl.DataFrame, keys: pl.Series | list[str | None]) -> np.ndarray:
+        """Fold a batch of feature rows into the state; returns the touched rows.
+
+        Rows whose key is null (e.g. no end user) are skipped. Columns are
+        taken out of Polars once and everything else is NumPy, so a batch of
+        one costs little more than its fixed overhead.
+        """
         rows = self.rows_for(keys)
+        keep = rows >= 0
+        if not keep.any():
+            return np.zeros(0, dtype=np.int64)
+        sel = None if keep.all() else np.flatnonzero(keep)
+
+        def col(name: str) -> np.ndarray:
+            a = feat.get_column(name).to_numpy()
+            return a if sel is None else a[sel]
+
+        if sel is not None:
+            rows = rows[sel]
         c = self.cols
-        ts = feat["ts"].dt.epoch("ms").to_numpy().astype(np.int64)
+        ts = col("ts").astype("datetime64[ms]").astype(np.int64)
         order = np.lexsort((ts, rows))
         rows_s, ts_s = rows[order], ts[order]
         touched, starts, counts = np.unique(rows_s, return_index=True, return_counts=True)
-        # counters
         c["n"][touched] += counts
-        for col, src in SUMS.items():
-            vals = feat[src].cast(pl.Float64).fill_null(0).to_numpy()[order]
-            c[col][touched] += np.add.reduceat(vals, starts)
-        for col, (src, thr) in HIGHS.items():
-            vals = (feat[src].to_numpy()[order] >= thr).astype(np.float64)
-            c[col][touched] += np.add.reduceat(vals, starts)
+        for name, src in SUMS.items():
+            vals = col(src).astype(np.float64)[order]
+            c[name][touched] += np.add.reduceat(vals, starts)
+        for name, (src, thr) in HIGHS.items():
+            vals = (col(src)[order] >= thr).astype(np.float64)
+            c[name][touched] += np.add.reduceat(vals, starts)
         c["out_tokens"][touched] += np.add.reduceat(
-            feat["output_tokens"].to_numpy()[order].astype(np.float64), starts
+            col("output_tokens")[order].astype(np.float64), starts
         )
-        cap = feat["capability"].to_numpy()[order].astype(np.int64)
+        cap = col("capability")[order].astype(np.int64)
         np.add.at(c["cap"], (rows_s, cap), 1.0)
         np.add.at(c["hours"], (rows_s, (ts_s // 3_600_000) % 24), 1.0)
         self._update_time(touched, starts, counts, rows_s, ts_s)
         for name, src in SKETCHES.items():
-            sketch.update(c[f"hll_{name}"], rows, feat[src].to_numpy())
+            sketch.update(c[f"hll_{name}"], rows, col(src))
         return touched
 
     def _update_time(
