@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from distillwatch.features.hashing import hashed_ngrams, hashed_ngrams_one
+from distillwatch.features.hashing import hashed_ngrams, hashed_ngrams_one, linear_scores
 
 
-def test_counts_unigrams_and_bigrams_with_l2_norm() -> None:
+def test_counts_unigrams_and_bigrams_scaled_by_length() -> None:
     x = hashed_ngrams(["The cat the", "", "a b"], 1 << 20).toarray()
-    # "the" twice, "cat", "the cat", "cat the": counts 2,1,1,1 -> norm sqrt(7)
-    assert sorted(np.round(x[0][x[0] > 0] * np.sqrt(7), 5)) == [1, 1, 1, 2]
+    # 5 gram occurrences: "the" twice, "cat", "the cat", "cat the"
+    assert sorted(np.round(x[0][x[0] > 0] * np.sqrt(5), 5)) == [1, 1, 1, 2]
     assert not x[1].any()
     assert not x[2].any()  # single-character tokens are not tokens
 
@@ -30,3 +30,13 @@ def test_single_path_equals_batch_row() -> None:
         row = batch[i]
         np.testing.assert_array_equal(idx, row.indices)
         np.testing.assert_allclose(val, row.data, rtol=1e-6)
+
+
+def test_linear_scores_equal_matrix_product() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4096, 3)).astype(np.float32)
+    b = np.array([0.5, -1.0, 0.0], dtype=np.float32)
+    texts = ["Explain step by step", "", "grade this answer grade it", "one two three four"]
+    direct = linear_scores(texts, w, b)
+    via_matrix = hashed_ngrams(texts, 4096) @ w + b
+    np.testing.assert_allclose(direct, via_matrix, rtol=1e-5, atol=1e-6)

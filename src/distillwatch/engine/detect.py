@@ -10,19 +10,25 @@ of bytes per account.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow as pa
 
 from distillwatch.engine.replay import Linker, Replay
 from distillwatch.engine.store import FeatureStore
 from distillwatch.engine.verdicts import build_verdicts, write_jsonl
+from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers
-from distillwatch.features.request import compute_features
+from distillwatch.features.request import TEXT_DTYPES, compute_features
 from distillwatch.ingest.readers import iter_event_batches, read_accounts
 from distillwatch.ingest.rejects import RejectSink
 from distillwatch.scoring.config import ACTIONS, Settings
@@ -58,6 +64,45 @@ def make_linker(settings: Settings, accounts: pl.DataFrame | None) -> Linker | N
     return linker
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker() -> None:
+    _WORKER["clf"] = TextClassifiers.load()
+    _WORKER["cache"] = TextFeatureCache(TEXT_DTYPES)
+
+
+def _worker_features(batch: pa.RecordBatch) -> pl.DataFrame:
+    return compute_features(batch, _WORKER["clf"], _WORKER["cache"])
+
+
+def feature_batches(
+    batches: Iterator[pa.RecordBatch], workers: int | None = None
+) -> Iterator[pl.DataFrame]:
+    """Feature frames of event batches, in input order.
+
+    ``workers`` > 1 computes them in that many spawned processes (the text
+    features are CPU-bound NumPy/Polars work) while this process keeps
+    reading; at most ``2 * workers`` batches are in flight, so memory stays
+    bounded. ``None`` means one worker per CPU.
+    """
+    n = workers if workers is not None else (os.cpu_count() or 1)
+    if n <= 1:
+        _init_worker()
+        for b in batches:
+            yield _worker_features(b)
+        return
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe with Polars' thread pool
+    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker) as pool:
+        pending: deque[Future[pl.DataFrame]] = deque()
+        for b in batches:
+            pending.append(pool.submit(_worker_features, b))
+            if len(pending) >= 2 * n:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def detect(
     events: Path | str,
     out_dir: Path | str,
@@ -65,6 +110,7 @@ def detect(
     settings: Settings | None = None,
     progress: Progress | None = None,
     link: bool = True,
+    workers: int | None = None,
 ) -> DetectSummary:
     """Run detection on contract events; write verdict files to ``out_dir``."""
     settings = settings or Settings.load()
@@ -80,15 +126,14 @@ def detect(
             assert isinstance(df, pl.DataFrame)
             acct_df = df
         account_stats = (sink.stats.accepted, sink.stats.rejected)
-        clf = TextClassifiers.load()
         db = out / "features.duckdb"
         for stale in (db, db.with_suffix(".duckdb.wal")):
             stale.unlink(missing_ok=True)
         store = FeatureStore(db)
-        for batch in iter_event_batches(events, sink):
-            store.append(compute_features(batch, clf))
+        for feat in feature_batches(iter_event_batches(events, sink), workers):
+            store.append(feat)
             if progress:
-                progress("features", batch.num_rows)
+                progress("features", feat.height)
         summary.read = sink.stats.read - sum(account_stats)
         summary.accepted = sink.stats.accepted - account_stats[0]
         summary.rejected = sink.stats.rejected - account_stats[1]

@@ -133,7 +133,7 @@ class Replay:
     def _campaign_risk(self, keys: list[str]) -> np.ndarray | None:
         if self.linker is None:
             return None
-        accts = pl.Series("account_id", keys).str.split("\x1f").list.first()
+        accts = pl.Series("account_id", keys, dtype=pl.String).str.split("\x1f").list.first()
         return self.linker.campaign_risk(accts)
 
     @staticmethod

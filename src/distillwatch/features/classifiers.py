@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from distillwatch.features.hashing import hashed_ngrams, hashed_ngrams_one
+from distillwatch.features.hashing import hashed_ngrams, hashed_ngrams_one, linear_scores
 
 CAPABILITIES: tuple[str, ...] = (
     "chat",
@@ -44,7 +44,6 @@ CAPABILITIES: tuple[str, ...] = (
 HEADS: tuple[str, ...] = ("cot", "rubric", *(f"cap_{c}" for c in CAPABILITIES))
 DEFAULT_HEAD_CHARS = 2000
 DEFAULT_TAIL_CHARS = 500
-_SMALL_BATCH = 4
 _ARTEFACT = "text_classifiers.npz"
 
 
@@ -148,10 +147,7 @@ class TextClassifiers:
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw linear outputs ``[n, len(HEADS)]`` for already-joined texts."""
-        if len(texts) <= _SMALL_BATCH:
-            return np.stack([self._logits_one(t) for t in texts]) if texts else self._empty()
-        x = vectorize(texts, self.n_features)
-        return np.asarray(x @ self._weights, dtype=np.float32) + self._bias
+        return linear_scores(texts, self._weights, self._bias)
 
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:
         """Score a batch of requests; ``None`` system or prompt counts as empty text."""
@@ -168,13 +164,6 @@ class TextClassifiers:
     def features_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(indices, l2-normalised values) for one text, identical to the batch row."""
         return hashed_ngrams_one(text, self.n_features)
-
-    def _logits_one(self, text: str) -> np.ndarray:
-        idx, val = self.features_one(text)
-        return np.asarray(val @ self._weights[idx], dtype=np.float32) + self._bias
-
-    def _empty(self) -> np.ndarray:
-        return np.zeros((0, len(HEADS)), np.float32)
 
 
 @functools.lru_cache(maxsize=8)

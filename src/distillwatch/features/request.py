@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers
 from distillwatch.features.fingerprint import NUM_BANDS, band_keys, minhash_signatures
 from distillwatch.features.text import hash64_expr, template_expr, tokens_expr
@@ -48,18 +49,18 @@ FEATURE_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-def _text_features(frame: pl.DataFrame, clf: TextClassifiers) -> pl.DataFrame:
-    """Fingerprints and classifier scores, computed once per distinct text."""
-    keyed = frame.select(
-        text_key=pl.concat_str(
-            [pl.col("system").fill_null(""), pl.col("prompt").fill_null("")], separator="\x1e"
-        ).hash(seed=3),
-        system=pl.col("system"),
-        prompt=pl.col("prompt"),
-    )
-    keys = keyed["text_key"].to_numpy()
-    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    distinct = keyed[first]
+TEXT_DTYPES: dict[str, np.dtype] = {
+    "template_key": np.dtype(np.uint64),
+    "sys_key": np.dtype(np.uint64),
+    "cot": np.dtype(np.float32),
+    "rubric": np.dtype(np.float32),
+    "capability": np.dtype(np.int8),
+    **{f"lsh_{j}": np.dtype(np.uint64) for j in range(NUM_BANDS)},
+}
+
+
+def score_texts(distinct: pl.DataFrame, clf: TextClassifiers) -> dict[str, np.ndarray]:
+    """Text features (TEXT_DTYPES columns) of distinct (system, prompt) rows."""
     tmpl = distinct.select(
         template=template_expr(pl.col("prompt")),
         sys_key=hash64_expr(pl.col("system")),
@@ -69,12 +70,9 @@ def _text_features(frame: pl.DataFrame, clf: TextClassifiers) -> pl.DataFrame:
     bands = band_keys(sig)
     bands[tmpl["empty"].to_numpy()] = 0
     scores = clf.score(distinct["system"].to_list(), distinct["prompt"].to_list())
-    template_key = tmpl.select(hash64_expr(pl.col("template")).alias("template"))[
-        "template"
-    ].to_numpy()
+    template_key = tmpl.select(hash64_expr(pl.col("template")).alias("template"))
     cols: dict[str, np.ndarray] = {
-        "text_key": uniq,
-        "template_key": template_key,
+        "template_key": template_key["template"].to_numpy(),
         "sys_key": tmpl["sys_key"].to_numpy(),
         "cot": scores.cot,
         "rubric": scores.rubric,
@@ -82,7 +80,41 @@ def _text_features(frame: pl.DataFrame, clf: TextClassifiers) -> pl.DataFrame:
     }
     for j in range(NUM_BANDS):
         cols[f"lsh_{j}"] = bands[:, j]
-    return pl.DataFrame({k: v[inverse] for k, v in cols.items()})
+    return {c: np.asarray(cols[c], dtype=t) for c, t in TEXT_DTYPES.items()}
+
+
+def _text_features(
+    frame: pl.DataFrame, clf: TextClassifiers, cache: TextFeatureCache | None
+) -> pl.DataFrame:
+    """Fingerprints and classifier scores, computed once per distinct text
+    (and, with a cache, once per text while it stays cached)."""
+    keyed = frame.select(
+        text_key=pl.concat_str(
+            [pl.col("system").fill_null(""), pl.col("prompt").fill_null("")], separator="\x1e"
+        ).hash(seed=3),
+        system=pl.col("system"),
+        prompt=pl.col("prompt"),
+    )
+    keys = keyed["text_key"].to_numpy()
+    uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    if cache is None:
+        cols = score_texts(keyed[first], clf)
+    else:
+        hit, cached = cache.lookup(uniq)
+        miss = np.flatnonzero(~hit)
+        fresh = score_texts(keyed[first[miss]], clf) if len(miss) else None
+        cols = {}
+        for c, t in TEXT_DTYPES.items():
+            col = np.empty(len(uniq), dtype=t)
+            col[hit] = cached[c]
+            if fresh is not None:
+                col[miss] = fresh[c]
+            cols[c] = col
+        if fresh is not None:
+            cache.insert(uniq[miss], fresh)
+    out = {"text_key": uniq[inverse]}
+    out.update({c: v[inverse] for c, v in cols.items()})
+    return pl.DataFrame(out)
 
 
 def _param_signature() -> pl.Expr:
@@ -145,7 +177,9 @@ def _request_shape() -> list[pl.Expr]:
 
 
 def compute_features(
-    events: pa.RecordBatch | pa.Table | pl.DataFrame, clf: TextClassifiers | None = None
+    events: pa.RecordBatch | pa.Table | pl.DataFrame,
+    clf: TextClassifiers | None = None,
+    cache: TextFeatureCache | None = None,
 ) -> pl.DataFrame:
     """The feature frame of a batch of normalised events (same row order)."""
     frame = events if isinstance(events, pl.DataFrame) else pl.from_arrow(events)
@@ -154,7 +188,7 @@ def compute_features(
         return pl.DataFrame(schema=FEATURE_SCHEMA)
     clf = clf or TextClassifiers.load()
     shape = frame.select(_request_shape())
-    text = _text_features(frame, clf)
+    text = _text_features(frame, clf, cache)
     out = pl.concat([shape, text], how="horizontal")
     return out.select(
         [
