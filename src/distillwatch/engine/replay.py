@@ -94,9 +94,13 @@ class Replay:
         self.linker = linker
         self.windows = 0
         self.last_ms = 0
+        self.start_ms: int | None = None
 
     def _attach_profiles(self, state: EntityState, rows: np.ndarray) -> None:
-        if not self._profile_of or len(rows) == 0:
+        if len(rows) == 0:
+            return
+        state.set_profile(rows, {"log_start_ms": np.full(len(rows), float(self.start_ms))})
+        if not self._profile_of:
             return
         unknown = (np.nan,) * len(PROFILE_COLS)
         vals = np.array(
@@ -111,6 +115,8 @@ class Replay:
             return
         feat = self.models.annotate(feat)
         decided_at = int(feat["ts"].dt.epoch("ms").max())  # type: ignore[arg-type]
+        if self.start_ms is None:
+            self.start_ms = int(feat["ts"].dt.epoch("ms").min())  # type: ignore[arg-type]
         self.last_ms = max(self.last_ms, decided_at)
         if self.linker is not None:
             self.linker.observe(feat, window_end_ms)

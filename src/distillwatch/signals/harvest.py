@@ -90,12 +90,13 @@ class CapabilityConcentration(Signal):
 
 
 class MaxLengthShare(Signal):
-    """Share of requests built to extract maximal output.
+    """Share of answers cut off at the length limit (``finish_reason: length``).
 
-    Catches: very large ``max_tokens`` and answers cut at the length limit,
-    the shape of harvesting long solutions and traces. Misses: harvesters
-    who keep default limits. Long-form writing users also hit limits, so this
-    needs other harvest evidence to matter.
+    Catches: harvesting of long solutions and traces that run into the output
+    cap again and again. Misses: harvesters who size ``max_tokens`` generously.
+    A large ``max_tokens`` alone is not counted: agent frameworks and SDK
+    defaults set it high for everyone. Long-form writers also hit limits, so
+    this needs other harvest evidence to matter.
     """
 
     name = "max_length_share"
@@ -103,13 +104,13 @@ class MaxLengthShare(Signal):
     unit = " of requests"
 
     def measure(self, v: StateView) -> np.ndarray:
-        return np.maximum(share(v, "long_request"), share(v, "maxlen_hit"))
+        return share(v, "maxlen_hit")
 
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.3, 0.85)
+        return ramp(m, 0.2, 0.7)
 
     def detail(self, value: float) -> str:
-        return f"{value:.0%} of requests ask for very long outputs or stop at the length limit"
+        return f"{value:.0%} of answers stopped at the length limit"
 
 
 class ProbabilityHarvest(Signal):

@@ -53,9 +53,9 @@ class AccountAgeRamp(Signal):
     """Fast ramp: heavy use within days of sign-up, or a dormant account waking up.
 
     Catches: freshly created hydra accounts going straight to work, and aged
-    accounts (created months earlier, idle) that suddenly carry traffic.
-    Misses: accounts with no ``created_at``; patient attackers who warm
-    accounts up slowly.
+    accounts that stayed idle for a month or more *of the observed log* and
+    then carry traffic. Misses: accounts with no ``created_at``; patient
+    attackers who warm accounts up slowly; dormancy before the log starts.
     """
 
     name = "account_age_ramp"
@@ -71,7 +71,11 @@ class AccountAgeRamp(Signal):
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
         known = ~np.isnan(v["created_ms"])
         young = 1.0 - ramp(m, 2.0, 14.0)
-        dormant = ramp(m, 90.0, 180.0)
+        # dormancy only counts for idle time the log actually covers: an old
+        # account whose first request comes when the log starts is not "woken up"
+        observed_from = np.fmax(v["created_ms"], v["log_start_ms"])
+        idle_seen = (v["first_ts"] - observed_from) / MS_PER_DAY
+        dormant = np.where(np.isnan(v["log_start_ms"]), 0.0, ramp(idle_seen, 30.0, 90.0))
         busy = ramp(v["n"] / np.maximum(v["active_days"], 1.0), 5.0, 30.0)
         return np.where(known, np.maximum(young, dormant) * busy, 0.0)
 

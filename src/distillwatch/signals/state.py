@@ -97,7 +97,15 @@ class EntityState:
         "gap_log_sq",
     )
     # account profile (from the accounts side table); NaN = unknown
-    PROFILE = ("tier", "verified", "created_ms", "reseller", "first_review_ms", "first_enforce_ms")
+    PROFILE = (
+        "tier",
+        "verified",
+        "created_ms",
+        "reseller",
+        "log_start_ms",  # when the observed log began (for dormancy)
+        "first_review_ms",
+        "first_enforce_ms",
+    )
 
     def __init__(self, capacity: int = 1024) -> None:
         self.index: dict[str, int] = {}
