@@ -242,6 +242,11 @@ def main() -> None:
         for s in sizes
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
+    if (RESULTS / "scale.json").exists():  # keep earlier sizes' rows (e.g. after --sizes 10m)
+        done = {r["size"] for r in rows}
+        old = json.loads((RESULTS / "scale.json").read_text())
+        rows = [r for r in old if r["size"] not in done] + rows
+        rows.sort(key=lambda r: list(SIZES).index(r["size"]))
     (RESULTS / "scale.json").write_text(json.dumps(rows, indent=2, default=str))
     (RESULTS / "scale.md").write_text(markdown(rows))
     print(markdown(rows))
