@@ -27,7 +27,12 @@ def _progress() -> Progress:
 
 
 def _run_detect(
-    events: Path, out: Path, accounts: Path | None, config: Path | None, window: str | None
+    events: Path,
+    out: Path,
+    accounts: Path | None,
+    config: Path | None,
+    window: str | None,
+    workers: int = 0,
 ) -> None:
     from distillwatch.engine.detect import detect
     from distillwatch.scoring.config import Settings
@@ -42,7 +47,7 @@ def _run_detect(
                 tasks[stage] = prog.add_task(stage, total=None)
             prog.advance(tasks[stage], n)
 
-        summary = detect(events, out, accounts, settings, progress=tick)
+        summary = detect(events, out, accounts, settings, progress=tick, workers=workers or None)
     console.print(summary.line())
     table = Table(title=f"verdicts in {out}")
     for col in ("accounts", "end users", "campaigns", *summary.actions, "seconds"):
@@ -65,6 +70,7 @@ def detect(
     config: Annotated[Path | None, typer.Option(help="settings YAML (overrides defaults)")] = None,
     window: Annotated[str | None, typer.Option(help="replay micro-batch width, e.g. 10m")] = None,
     engine: Annotated[str, typer.Option(help="duckdb (embedded) or spark")] = "duckdb",
+    workers: Annotated[int, typer.Option(help="feature processes (0: one per CPU)")] = 0,
 ) -> None:
     """Detect distillation accounts and campaigns; write accounts.jsonl and campaigns.jsonl."""
     if engine == "spark":
@@ -76,7 +82,7 @@ def detect(
         raise typer.BadParameter(
             f"unknown engine {engine!r} (duckdb or spark)", param_hint="--engine"
         )
-    _run_detect(events, out, accounts, config, window)
+    _run_detect(events, out, accounts, config, window, workers)
 
 
 @app.command()

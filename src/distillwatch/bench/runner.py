@@ -122,8 +122,14 @@ def run_bench(
         t0 = time.perf_counter()
         simulate(scenario, sim_dir / "sim", scale=scale, seed=seed)
         s = sim_dir / "sim"
-        detect(s / "events", sim_dir / "verdicts", s / "accounts.jsonl")
-        detect(s / "events", sim_dir / "verdicts-nolink", s / "accounts.jsonl", link=False)
+        detect(s / "events", sim_dir / "verdicts", s / "accounts.jsonl", workers=None)
+        detect(
+            s / "events",
+            sim_dir / "verdicts-nolink",
+            s / "accounts.jsonl",
+            link=False,
+            workers=None,
+        )
         rows = run_scenario(s, sim_dir / "verdicts")
         console.print(scorecard_table(rows, f"{split}: {scenario} seed {seed}"))
         for m in rows:

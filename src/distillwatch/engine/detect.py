@@ -110,9 +110,14 @@ def detect(
     settings: Settings | None = None,
     progress: Progress | None = None,
     link: bool = True,
-    workers: int | None = None,
+    workers: int | None = 1,
 ) -> DetectSummary:
-    """Run detection on contract events; write verdict files to ``out_dir``."""
+    """Run detection on contract events; write verdict files to ``out_dir``.
+
+    ``workers``: processes computing features (``None``: one per CPU). More
+    than one spawns processes, which re-import the caller's ``__main__``: call
+    it from a script only under ``if __name__ == "__main__":`` (the CLI does).
+    """
     settings = settings or Settings.load()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
