@@ -12,8 +12,8 @@ from distillwatch.features.classifiers import (
     TextClassifiers,
     TextScores,
     clip_text,
-    vectorize,
     request_text,
+    vectorize,
 )
 
 # Phrasings written for this test; none appears in the training phrasing lists.

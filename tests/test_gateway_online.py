@@ -52,7 +52,7 @@ def test_online_state_escalates_a_harvester_not_a_benign_user(
     with ServerThread(create_app(config(tmp_path, upstream), clf=classifier())) as gw:
         harvester = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-a", max_retries=0)
         benign = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-b", max_retries=0)
-        refused_at = None
+        enforced_at = None
         actions = []
         for i in range(80):
             assert (
@@ -61,12 +61,16 @@ def test_online_state_escalates_a_harvester_not_a_benign_user(
             try:
                 raw = harvest_call(harvester, i)
                 actions.append(raw.headers["x-distillwatch-decision"].rsplit("=", 1)[1])
-            except openai.PermissionDeniedError as e:
-                refused_at = i
+            except openai.PermissionDeniedError as e:  # challenge or block
+                enforced_at = i
                 assert e.body["type"] in ("verification_required", "permission_error")  # type: ignore[index]
                 break
-        assert refused_at is not None, actions
-        assert refused_at >= 30  # min_requests_enforce: no enforcement on thin evidence
+            if actions[-1] == "degrade":  # served without reasoning or logprobs
+                enforced_at = i
+                assert raw.parse().choices[0].logprobs is None
+                break
+        assert enforced_at is not None, actions
+        assert enforced_at >= 30  # min_requests_enforce: no enforcement on thin evidence
         assert "review" in actions  # graduated: review before anything stronger
 
 
@@ -144,14 +148,14 @@ def test_litellm_generic_guardrail_api(tmp_path: Path, upstream: str) -> None:
             call(litellm_payload("org_ok", "hello", end_user="eu_bad")).json()["action"]
             == "BLOCKED"
         )
-        # online: a harvesting org scored by the same pipeline gets BLOCKED without any verdict
+        # online: a harvesting org scored by the same pipeline is acted on without any verdict
         seen = []
         for i in range(80):
             act = call(
                 litellm_payload("org_new", HARVEST.format(i=i) + " Grade it with a rubric.")
             ).json()["action"]
             seen.append(act)
-            if act == "BLOCKED":
+            if act != "NONE":
                 break
-        assert seen[-1] == "BLOCKED" and len(seen) >= 30, seen
+        assert seen[-1] in ("GUARDRAIL_INTERVENED", "BLOCKED") and len(seen) >= 30, seen
         assert call(litellm_payload("org_ok", "bad", "response")).json()["action"] == "NONE"

@@ -99,7 +99,8 @@ class Replay:
     def _attach_profiles(self, state: EntityState, rows: np.ndarray) -> None:
         if len(rows) == 0:
             return
-        state.set_profile(rows, {"log_start_ms": np.full(len(rows), float(self.start_ms))})
+        start = np.nan if self.start_ms is None else float(self.start_ms)
+        state.set_profile(rows, {"log_start_ms": np.full(len(rows), start)})
         if not self._profile_of:
             return
         unknown = (np.nan,) * len(PROFILE_COLS)
