@@ -154,5 +154,6 @@ def _leakage(atk: pl.DataFrame, requests: pl.DataFrame) -> tuple[float, float | 
     first = req.group_by(["account_id", "principal"]).agg(
         pl.col("ts_ms").min(), pl.col("review").first()
     )
-    ttd = (first["review"] - first["ts_ms"]).drop_nulls().to_numpy()
+    # flagged before its first attack request (e.g. a reseller already under review): 0
+    ttd = np.maximum((first["review"] - first["ts_ms"]).drop_nulls().to_numpy(), 0)
     return leak, (float(np.median(ttd) / 3.6e6) if len(ttd) else None)

@@ -57,9 +57,9 @@ class LinkParams:
     sync_ms: int = 10 * 60_000
     signup_bucket_ms: int = 10 * 60_000
     min_members: int = 3
-    growth: float = 0.5
+    growth: float = 1.0
     rebuild_every_ms: int = HOUR_MS
-    max_rebuild_gap_ms: int = 12 * HOUR_MS  # new campaigns are found within this delay
+    max_rebuild_gap_ms: int = 24 * HOUR_MS  # new campaigns are found within this delay
     rescore_every_ms: int = HOUR_MS
     compact_rows: int = 2_000_000  # raw evidence rows buffered before de-duplication
 
