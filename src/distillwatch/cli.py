@@ -13,6 +13,8 @@ from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
+if not console.is_terminal:  # logs and CI: don't squeeze tables into 80 columns
+    console = Console(stderr=True, width=140)
 
 
 def _progress() -> Progress:
