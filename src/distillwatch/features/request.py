@@ -10,6 +10,8 @@ count. Everything else is a Polars expression over the whole batch.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -59,18 +61,45 @@ TEXT_DTYPES: dict[str, np.dtype] = {
 }
 
 
+# Expressions are built once: building them costs more than running them on
+# a batch of one (the gateway's case).
+@cache
+def _text_exprs() -> list[pl.Expr]:
+    return [
+        template_expr(pl.col("prompt")).alias("template"),
+        hash64_expr(pl.col("system")).alias("sys_key"),
+        (pl.col("prompt").fill_null("").str.strip_chars().str.len_chars() == 0).alias("empty"),
+    ]
+
+
+@cache
+def _keyed_exprs() -> list[pl.Expr]:
+    text = [pl.col("system").fill_null(""), pl.col("prompt").fill_null("")]
+    return [
+        pl.concat_str(text, separator="\x1e").hash(seed=3).alias("text_key"),
+        pl.col("system"),
+        pl.col("prompt"),
+    ]
+
+
+@cache
+def _tokens_expr() -> pl.Expr:
+    return tokens_expr(pl.col("template"))
+
+
+@cache
+def _template_key_expr() -> pl.Expr:
+    return hash64_expr(pl.col("template")).alias("template")
+
+
 def score_texts(distinct: pl.DataFrame, clf: TextClassifiers) -> dict[str, np.ndarray]:
     """Text features (TEXT_DTYPES columns) of distinct (system, prompt) rows."""
-    tmpl = distinct.select(
-        template=template_expr(pl.col("prompt")),
-        sys_key=hash64_expr(pl.col("system")),
-        empty=pl.col("prompt").fill_null("").str.strip_chars().str.len_chars() == 0,
-    ).with_columns(tokens=tokens_expr(pl.col("template")))
+    tmpl = distinct.select(_text_exprs()).with_columns(tokens=_tokens_expr())
     sig = minhash_signatures(tmpl["tokens"])
     bands = band_keys(sig)
     bands[tmpl["empty"].to_numpy()] = 0
     scores = clf.score(distinct["system"].to_list(), distinct["prompt"].to_list())
-    template_key = tmpl.select(hash64_expr(pl.col("template")).alias("template"))
+    template_key = tmpl.select(_template_key_expr())
     cols: dict[str, np.ndarray] = {
         "template_key": template_key["template"].to_numpy(),
         "sys_key": tmpl["sys_key"].to_numpy(),
@@ -88,13 +117,7 @@ def _text_features(
 ) -> pl.DataFrame:
     """Fingerprints and classifier scores, computed once per distinct text
     (and, with a cache, once per text while it stays cached)."""
-    keyed = frame.select(
-        text_key=pl.concat_str(
-            [pl.col("system").fill_null(""), pl.col("prompt").fill_null("")], separator="\x1e"
-        ).hash(seed=3),
-        system=pl.col("system"),
-        prompt=pl.col("prompt"),
-    )
+    keyed = frame.select(_keyed_exprs())
     keys = keyed["text_key"].to_numpy()
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     if cache is None:
@@ -142,6 +165,7 @@ def _ip_prefix() -> pl.Expr:
     return hash64_expr(pl.coalesce(v4, v6))
 
 
+@cache
 def _request_shape() -> list[pl.Expr]:
     max_tokens = pl.col("max_tokens")
     out_tokens = pl.col("output_tokens")
@@ -190,12 +214,15 @@ def compute_features(
     shape = frame.select(_request_shape())
     text = _text_features(frame, clf, cache)
     out = pl.concat([shape, text], how="horizontal")
-    return out.select(
-        [
-            pl.col(c).cast(t) if c in _NULLABLE else pl.col(c).cast(t).fill_null(_ZERO[t])
-            for c, t in FEATURE_SCHEMA.items()
-        ]
-    )
+    return out.select(_output_exprs())
+
+
+@cache
+def _output_exprs() -> list[pl.Expr]:
+    return [
+        pl.col(c).cast(t) if c in _NULLABLE else pl.col(c).cast(t).fill_null(_ZERO[t])
+        for c, t in FEATURE_SCHEMA.items()
+    ]
 
 
 # Feature columns are never null (state folding reads them as plain NumPy);
