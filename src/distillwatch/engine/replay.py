@@ -96,12 +96,19 @@ class Replay:
         self.last_ms = 0
         self.start_ms: int | None = None
 
-    def _attach_profiles(self, state: EntityState, rows: np.ndarray) -> None:
+    def _attach_profiles(self, state: EntityState, rows: np.ndarray, level: str) -> None:
+        """Account-table facts for new entities.
+
+        End users get none: tier, verification and sign-up date describe the
+        account (the reseller or the app), not its anonymous customers, so an
+        end user starts from the neutral prior instead of inheriting a
+        verified reseller's trust.
+        """
         if len(rows) == 0:
             return
         start = np.nan if self.start_ms is None else float(self.start_ms)
         state.set_profile(rows, {"log_start_ms": np.full(len(rows), start)})
-        if not self._profile_of:
+        if not self._profile_of or level != "account":
             return
         unknown = (np.nan,) * len(PROFILE_COLS)
         vals = np.array(
@@ -129,7 +136,7 @@ class Replay:
             before = len(state)
             touched = state.update(feat, keys)
             if len(state) > before:
-                self._attach_profiles(state, np.arange(before, len(state)))
+                self._attach_profiles(state, np.arange(before, len(state)), level)
             if len(touched) == 0:
                 continue
             view = state.view(touched)
