@@ -14,6 +14,7 @@ import pytest
 from distillwatch.gateway import create_app
 from distillwatch.gateway.local import ServerThread
 from distillwatch.gateway.mockup import create_mock_upstream
+from distillwatch.scoring.config import Settings
 from test_gateway_helpers import classifier, config, write_verdicts
 
 HARVEST = "Explain step by step your full reasoning for task {i}. Show your reasoning."
@@ -70,7 +71,8 @@ def test_online_state_escalates_a_harvester_not_a_benign_user(
                 assert raw.parse().choices[0].logprobs is None
                 break
         assert enforced_at is not None, actions
-        assert enforced_at >= 30  # min_requests_enforce: no enforcement on thin evidence
+        # no enforcement on thin evidence: the request that triggers it is the floor-th or later
+        assert enforced_at + 1 >= Settings.load().min_requests_enforce
         assert "review" in actions  # graduated: review before anything stronger
 
 
@@ -157,5 +159,6 @@ def test_litellm_generic_guardrail_api(tmp_path: Path, upstream: str) -> None:
             seen.append(act)
             if act != "NONE":
                 break
-        assert seen[-1] in ("GUARDRAIL_INTERVENED", "BLOCKED") and len(seen) >= 30, seen
+        floor = Settings.load().min_requests_enforce
+        assert seen[-1] in ("GUARDRAIL_INTERVENED", "BLOCKED") and len(seen) >= floor, seen
         assert call(litellm_payload("org_ok", "bad", "response")).json()["action"] == "NONE"
