@@ -110,6 +110,7 @@ class CampaignLinker:
         self._last_rescore = -(2**62)
         self._rows_at_rebuild = 0
         self.rebuilds = 0
+        self._final = False
 
     # ---- observe ----------------------------------------------------------------
     def _nodes(self, ids: pl.Series) -> np.ndarray:
@@ -189,6 +190,7 @@ class CampaignLinker:
     def refresh(self, now_ms: int, state: EntityState, scorer: Scorer) -> None:
         """Attach, rebuild and re-score as the schedule in the module docstring says."""
         final = now_ms <= self._last_now  # a repeated time: the replay's hindsight pass
+        self._final = final
         self._last_now = max(self._last_now, now_ms)
         if self._attach():
             self._reasons = None
@@ -290,7 +292,9 @@ class CampaignLinker:
         self.risk_by_account = {
             self.node_ids[i]: float(r) for i, r in zip(bad.tolist(), risk.tolist(), strict=True)
         }
-        if rebuilt or not np.array_equal(self.malicious, was_malicious):
+        if self._final:
+            self._key_index = None  # hindsight: nothing left to attach
+        elif rebuilt or not np.array_equal(self.malicious, was_malicious):
             self._key_index = self._build_key_index()
 
     def _build_key_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
