@@ -89,7 +89,7 @@ def run_child(args: argparse.Namespace) -> None:
     if args.child == "embedded":
         from distillwatch.engine.detect import detect
 
-        detect(sim / "events", out, sim / "accounts.jsonl")
+        detect(sim / "events", out, sim / "accounts.jsonl", workers=None)  # one per CPU
     elif args.child == "spark":
         from distillwatch.engine.spark import detect_spark
 
