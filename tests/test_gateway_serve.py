@@ -1,4 +1,4 @@
-"""``serve(config)`` as a process: serves, and on SIGTERM finishes, flushes the event log, exits 0."""
+"""``distillwatch gateway --config FILE`` as a process: serves, and on SIGTERM finishes, flushes the event log, exits 0."""
 
 from __future__ import annotations
 
@@ -34,8 +34,9 @@ def test_serve_and_sigterm_flushes_events(tmp_path: Path) -> None:
                 }
             )
         )
-        code = "import sys; from distillwatch.gateway import serve; serve(sys.argv[1])"
-        proc = subprocess.Popen([sys.executable, "-c", code, str(cfg)])
+        # exactly the start command of the gateway contract: distillwatch gateway --config FILE
+        cli = [sys.executable, "-m", "distillwatch.cli", "gateway", "--config", str(cfg)]
+        proc = subprocess.Popen(cli)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
         body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
         hdr = {"authorization": "Bearer sk-file"}
