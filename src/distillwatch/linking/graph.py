@@ -45,21 +45,32 @@ def key_weights(kind: np.ndarray, df: np.ndarray) -> np.ndarray:
     return np.asarray(BASE_WEIGHT[k] / shrink)
 
 
-def key_table(members: pl.DataFrame) -> pl.DataFrame:
-    """Per key: kind, document frequency (accounts holding it) and weight."""
-    kt = members.group_by("key").agg(pl.col("kind").first(), pl.len().alias("df"))
-    w = key_weights(kt["kind"].to_numpy(), kt["df"].to_numpy())
-    return kt.with_columns(pl.Series("w", w))
+def key_frequencies(members: pl.DataFrame, excluded: np.ndarray | None = None) -> pl.DataFrame:
+    """Per key held by non-excluded nodes: kind and document frequency ``df``."""
+    m = members.select("key", "kind", "node")
+    if excluded is not None and excluded.any():
+        m = m.filter(~pl.Series(excluded[m["node"].to_numpy()]))
+    return m.group_by("key").agg(pl.col("kind").first(), pl.len().alias("df"))
 
 
 def build_edges(
-    members: pl.DataFrame, params: GraphParams, excluded: np.ndarray | None = None
+    members: pl.DataFrame,
+    params: GraphParams,
+    excluded: np.ndarray | None = None,
+    freq: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Aggregated edges ``src < dst`` with summed weight and co-occurring keys."""
+    """Aggregated edges ``src < dst`` with summed weight and co-occurring keys.
+
+    ``freq``: :func:`key_frequencies` of the same members, if already computed.
+    """
     m = members.select("key", "kind", "node")
     if excluded is not None and excluded.any():
-        m = m.filter(~pl.Series(excluded)[m["node"].cast(pl.Int64)])
-    df = m.group_by("key").agg(pl.len().alias("df"))
+        m = m.filter(~pl.Series(excluded[m["node"].to_numpy()]))
+    df = (
+        freq.select("key", "df")
+        if freq is not None
+        else m.group_by("key").agg(pl.len().alias("df"))
+    )
     m = m.join(df.filter((pl.col("df") >= 2) & (pl.col("df") <= params.max_df)), on="key")
     if m.height == 0:
         return pl.DataFrame(

@@ -40,7 +40,13 @@ from distillwatch.linking.evidence import (
     mix,
     row_facts,
 )
-from distillwatch.linking.graph import GraphParams, build_edges, communities, key_table
+from distillwatch.linking.graph import (
+    GraphParams,
+    build_edges,
+    communities,
+    key_frequencies,
+    key_weights,
+)
 from distillwatch.linking.report import campaign_links, campaign_record, reasons_by_node
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
@@ -111,6 +117,7 @@ class CampaignLinker:
         self._rows_at_rebuild = 0
         self.rebuilds = 0
         self._final = False
+        self._freq = pl.DataFrame(schema={"key": pl.UInt64, "kind": pl.Int8, "df": pl.UInt32})
 
     # ---- observe ----------------------------------------------------------------
     def _nodes(self, ids: pl.Series) -> np.ndarray:
@@ -222,7 +229,8 @@ class CampaignLinker:
         self._fresh = []
         self._mark_resellers(state)
         n = len(self.node_ids)
-        edges = build_edges(self.members, self.p.graph, self._excluded[:n])
+        self._freq = key_frequencies(self.members, self._excluded[:n])
+        edges = build_edges(self.members, self.p.graph, self._excluded[:n], self._freq)
         labels = communities(edges, n, self.p.graph)
         ids, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
         big = (ids >= 0) & (sizes >= self.p.min_members)
@@ -302,14 +310,21 @@ class CampaignLinker:
         if not self.malicious.any() or self.members.height == 0:
             return None
         n = len(self.node_ids)
-        m = self.members.select("key", "kind", "node")
-        m = m.filter(~pl.Series(self._excluded[:n][m["node"].to_numpy()]))
-        camp = self.camp_of_node[m["node"].to_numpy()]
-        bad_rows = (camp >= 0) & self.malicious[np.maximum(camp, 0)]
-        held = m.filter(pl.Series(bad_rows)).with_columns(pl.Series("camp", camp[bad_rows]))
-        kt = key_table(m.join(held.select("key").unique(), on="key", how="semi"))
+        nodes = self.members["node"].to_numpy()
+        camp = self.camp_of_node[nodes]
+        bad_rows = (camp >= 0) & self.malicious[np.maximum(camp, 0)] & ~self._excluded[:n][nodes]
+        held = (
+            self.members.select("key", "node")
+            .filter(pl.Series(bad_rows))
+            .with_columns(pl.Series("camp", camp[bad_rows]))
+        )
         hold = held.group_by("key", "camp").agg(pl.len().alias("c"))
         hold = hold.sort("c", descending=True).unique("key", keep="first")
+        # key weights from the document frequencies of the last rebuild (same members)
+        kt = self._freq.join(hold.select("key"), on="key", how="semi")
+        kt = kt.with_columns(
+            pl.Series("w", key_weights(kt["kind"].to_numpy(), kt["df"].to_numpy()))
+        )
         idx = hold.join(kt.select("key", "w"), on="key").sort("key")
         return idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
 
