@@ -155,3 +155,16 @@ def test_clip_and_empty_inputs(clf: TextClassifiers) -> None:
     assert empty.cot.shape == (0,) and empty.capability.dtype == np.int8
     with pytest.raises(ValueError):
         clf.score([None], [])
+
+
+def test_text_expr_equals_request_text(clf: TextClassifiers) -> None:
+    import polars as pl
+
+    long = "Ünïcode " * 400 + "TAIL"
+    rows = [(None, "short"), ("sys", long), (long, None), ("", ""), (None, None), ("é" * 2500, "x")]
+    frame = pl.DataFrame(
+        {"s": [r[0] for r in rows], "p": [r[1] for r in rows]},
+        schema={"s": pl.String, "p": pl.String},
+    )
+    got = frame.select(clf.text_expr(pl.col("s"), pl.col("p"))).to_series().to_list()
+    assert got == clf.texts([r[0] for r in rows], [r[1] for r in rows])

@@ -28,9 +28,17 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 from scipy import sparse
 
-from distillwatch.features.hashing import hashed_ngrams, hashed_ngrams_one, linear_scores
+from distillwatch.features.hashing import (
+    hashed_ngrams,
+    hashed_ngrams_one,
+    linear_scores,
+    linear_scores_from_parts,
+    parts_from_unigrams,
+    unigram_hash_expr,
+)
 
 CAPABILITIES: tuple[str, ...] = (
     "chat",
@@ -149,9 +157,42 @@ class TextClassifiers:
         """Raw linear outputs ``[n, len(HEADS)]`` for already-joined texts."""
         return linear_scores(texts, self._weights, self._bias)
 
+    def text_expr(self, system: pl.Expr, prompt: pl.Expr) -> pl.Expr:
+        """:func:`request_text` as a Polars expression (same clipping, same join)."""
+        h, t = self.head_chars, self.tail_chars
+
+        def clip(c: pl.Expr) -> pl.Expr:
+            c = c.fill_null("")
+            long = c.str.len_chars() > h + t
+            return pl.when(long).then(c.str.slice(0, h) + "\n" + c.str.slice(-t)).otherwise(c)
+
+        return clip(system) + "\n" + clip(prompt)
+
+    def unigram_expr(self, system: pl.Expr, prompt: pl.Expr) -> pl.Expr:
+        """Per request, the unigram hash list the heads score (see :meth:`score_unigrams`).
+
+        Callers put it in the same Polars query as their other text work, so a
+        batch pays Polars' per-query cost once.
+        """
+        return unigram_hash_expr(self.text_expr(system, prompt))
+
+    def score_unigrams(self, lists: pl.Series) -> TextScores:
+        """Scores from the column :meth:`unigram_expr` computed."""
+        n, parts = parts_from_unigrams(lists)
+        return self._scores(linear_scores_from_parts(n, parts, self._weights, self._bias))
+
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:
         """Score a batch of requests; ``None`` system or prompt counts as empty text."""
-        z = self.logits(self.texts(system, prompt))
+        if len(system) != len(prompt):
+            raise ValueError("system and prompt must have the same length")
+        frame = pl.DataFrame(
+            {"system": list(system), "prompt": list(prompt)},
+            schema={"system": pl.String, "prompt": pl.String},
+        )
+        lists = frame.select(self.unigram_expr(pl.col("system"), pl.col("prompt"))).to_series()
+        return self.score_unigrams(lists)
+
+    def _scores(self, z: np.ndarray) -> TextScores:
         proba = _softmax(z[:, 2:]) if len(z) else np.zeros((0, len(CAPABILITIES)), np.float32)
         return TextScores(
             cot=_sigmoid(z[:, 0]),

@@ -84,7 +84,7 @@ def _keyed_exprs() -> list[pl.Expr]:
 
 @cache
 def _tokens_expr() -> pl.Expr:
-    return tokens_expr(pl.col("template"))
+    return tokens_expr(pl.col("template")).alias("tokens")
 
 
 @cache
@@ -93,15 +93,26 @@ def _template_key_expr() -> pl.Expr:
 
 
 def score_texts(distinct: pl.DataFrame, clf: TextClassifiers) -> dict[str, np.ndarray]:
-    """Text features (TEXT_DTYPES columns) of distinct (system, prompt) rows."""
-    tmpl = distinct.select(_text_exprs()).with_columns(tokens=_tokens_expr())
+    """Text features (TEXT_DTYPES columns) of distinct (system, prompt) rows.
+
+    All string work (slot templates, tokens, hashes, the classifiers' grams)
+    is one Polars query; the rest is NumPy.
+    """
+    tmpl = (
+        distinct.lazy()
+        .select(
+            *_text_exprs(),
+            clf.unigram_expr(pl.col("system"), pl.col("prompt")).alias("grams"),
+        )
+        .with_columns(_tokens_expr(), _template_key_expr().alias("template_key"))
+        .collect()
+    )
     sig = minhash_signatures(tmpl["tokens"])
     bands = band_keys(sig)
     bands[tmpl["empty"].to_numpy()] = 0
-    scores = clf.score(distinct["system"].to_list(), distinct["prompt"].to_list())
-    template_key = tmpl.select(_template_key_expr())
+    scores = clf.score_unigrams(tmpl["grams"])
     cols: dict[str, np.ndarray] = {
-        "template_key": template_key["template"].to_numpy(),
+        "template_key": tmpl["template_key"].to_numpy(),
         "sys_key": tmpl["sys_key"].to_numpy(),
         "cot": scores.cot,
         "rubric": scores.rubric,
