@@ -32,6 +32,9 @@ from distillwatch.gateway.decide import Decider
 from distillwatch.gateway.local import free_port
 from distillwatch.gateway.statestore import MemoryState
 from distillwatch.scoring.config import Settings
+from distillwatch.signals import ALL_SIGNALS
+
+N_SIGNALS = len(ALL_SIGNALS)
 
 CHILD = r"""
 import sys, uvicorn, numpy as np
@@ -304,7 +307,7 @@ Targets: added p99 <= 3 ms; online scoring p99 <= 0.5 ms.
 Online scoring alone (Decider, batch of one, in-process, {scoring["n"]} requests over {args.keys} accounts):
 p50 {scoring["p50_ms"]:.2f} ms, p99 {scoring["p99_ms"]:.2f} ms. Mean per stage: normalise+Arrow batch
 {st["normalize"]:.3f} ms, features (compute_features + new-model flag) {st["features"]:.3f} ms, state fold
-{st["fold"]:.3f} ms, scoring (19 signals + policy) {st["score"]:.3f} ms.
+{st["fold"]:.3f} ms, scoring ({N_SIGNALS} signals + policy) {st["score"]:.3f} ms.
 
 Throughput ceiling (closed loop, 64 concurrent): gateway {ceiling:.0f} req/s, mock upstream alone {ceiling_direct:.0f} req/s.
 """
