@@ -150,15 +150,28 @@ def detect(
         if progress:
             progress("replay", window.height)
     t2 = time.perf_counter()
+    finish(replay, linker, out, summary)
+    store.close()
+    for stale in (db, db.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+    t3 = time.perf_counter()
+    summary.seconds = {
+        "ingest_features": round(t1 - t0, 3),
+        "replay": round(t2 - t1, 3),
+        "hindsight_write": round(t3 - t2, 3),
+        "total": round(t3 - t0, 3),
+    }
+    write_summary(out, summary)
+    return summary
+
+
+def finish(replay: Replay, linker: Linker | None, out: Path, summary: DetectSummary) -> None:
+    """Hindsight pass, verdict files, and the counts in ``summary`` (both engines)."""
     decisions = replay.hindsight()
     records = build_verdicts(decisions, replay.scorer, linker)
     write_jsonl(out / "accounts.jsonl", records)
     campaigns = linker.campaign_records() if linker is not None else []
     write_jsonl(out / "campaigns.jsonl", campaigns)
-    store.close()
-    for stale in (db, db.with_suffix(".duckdb.wal")):
-        stale.unlink(missing_ok=True)
-    t3 = time.perf_counter()
     summary.accounts = sum(1 for r in records if r["end_user_id"] is None)
     summary.end_users_scored = len(records) - summary.accounts
     summary.campaigns = len(campaigns)
@@ -167,16 +180,8 @@ def detect(
     for r in records:
         if r["end_user_id"] is None:
             summary.actions[r["action"]] += 1
-    summary.seconds = {
-        "ingest_features": round(t1 - t0, 3),
-        "replay": round(t2 - t1, 3),
-        "hindsight_write": round(t3 - t2, 3),
-        "total": round(t3 - t0, 3),
-    }
-    (out / "summary.json").write_text(json.dumps(_jsonable(asdict(summary)), indent=2))
-    return summary
 
 
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(json.dumps(d, default=str))
-    return out
+def write_summary(out: Path, summary: DetectSummary) -> None:
+    data: dict[str, Any] = json.loads(json.dumps(asdict(summary), default=str))
+    (out / "summary.json").write_text(json.dumps(data, indent=2))

@@ -20,13 +20,11 @@ all state before t, campaigns included.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from distillwatch.engine.detect import DetectSummary, Progress, make_linker
+from distillwatch.engine.detect import DetectSummary, Progress, finish, make_linker, write_summary
 from distillwatch.engine.replay import Replay
 from distillwatch.engine.spark_wire import (
     KIND_FEATURE,
@@ -47,11 +45,10 @@ from distillwatch.engine.spark_wire import (
     from_wire,
     spark_ddl,
 )
-from distillwatch.engine.verdicts import build_verdicts, write_jsonl
 from distillwatch.ingest.readers import DEFAULT_BATCH_SIZE, read_accounts
 from distillwatch.ingest.rejects import RejectSink
 from distillwatch.ingest.sources import list_files
-from distillwatch.scoring.config import ACTIONS, Settings
+from distillwatch.scoring.config import Settings
 
 ENV_MASTER = "DISTILLWATCH_SPARK_MASTER"
 ENV_STAGING = "DISTILLWATCH_SPARK_STAGING"
@@ -231,37 +228,18 @@ def detect_spark(
     summary.accepted, summary.rejected = drain.accepted, drain.rejected
     summary.read = drain.accepted + drain.rejected
     t2 = time.perf_counter()
-    decisions = replay.hindsight()
-    records = build_verdicts(decisions, replay.scorer, linker)
-    write_jsonl(out / "accounts.jsonl", records)
-    campaigns = linker.campaign_records() if linker is not None else []
-    write_jsonl(out / "campaigns.jsonl", campaigns)
+    finish(replay, linker, out, summary)
     t3 = time.perf_counter()
     if not keep_staging:
         _remove(staging)
-    _fill(summary, records, campaigns, replay)
     summary.seconds = {
         "spark_ingest_features_sort": round(t1 - t0, 3),
         "replay": round(t2 - t1, 3),
         "hindsight_write": round(t3 - t2, 3),
         "total": round(t3 - t0, 3),
     }
-    text = json.dumps(json.loads(json.dumps(asdict(summary), default=str)), indent=2)
-    (out / "summary.json").write_text(text)
+    write_summary(out, summary)
     return summary
-
-
-def _fill(
-    summary: DetectSummary, records: list[dict[str, Any]], campaigns: list[Any], replay: Replay
-) -> None:
-    summary.accounts = sum(1 for r in records if r["end_user_id"] is None)
-    summary.end_users_scored = len(records) - summary.accounts
-    summary.campaigns = len(campaigns)
-    summary.windows = replay.windows
-    summary.actions = {a: 0 for a in ACTIONS}
-    for r in records:
-        if r["end_user_id"] is None:
-            summary.actions[r["action"]] += 1
 
 
 def _remove(uri: str) -> None:
