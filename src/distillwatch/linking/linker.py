@@ -68,6 +68,20 @@ class LinkParams:
     max_rebuild_gap_ms: int = 24 * HOUR_MS  # new campaigns are found within this delay
     rescore_every_ms: int = HOUR_MS
     compact_rows: int = 2_000_000  # raw evidence rows buffered before de-duplication
+    # evidence kept per (account, link kind): its most used keys. Bounds the
+    # table by accounts x kinds instead of by events (the long tail of keys an
+    # account used once links nothing).
+    max_keys_per_kind: int = 48
+
+
+def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
+    """Per (node, kind), the ``k`` keys carried by the most requests (ties: lower key)."""
+    if members.height == 0:
+        return members
+    # deterministic order: count first, the key's low bits break ties
+    score = pl.col("n").cast(pl.Float64) + (pl.col("key") % 1_000_003).cast(pl.Float64) / 2e6
+    rank = score.rank("ordinal", descending=True).over(["node", "kind"])
+    return members.filter(rank <= k)
 
 
 def campaign_id_of(account_id: str) -> str:
@@ -221,6 +235,7 @@ class CampaignLinker:
             self.members = (
                 compact([], pl.concat([self.members, pending])) if self.members.height else pending
             )
+            self.members = keep_top_keys(self.members, self.p.max_keys_per_kind)
             self._raw, self._raw_rows, self._pending = [], 0, empty_evidence()
 
     def _rebuild(self, state: EntityState) -> None:
