@@ -149,6 +149,17 @@ def researcher(c: Ctx) -> Text:
     return Text(_nulls(c.n), prompt, np.minimum(c.pos, 4), np.zeros(c.n, np.int64), "chat")
 
 
+def _single_turn(c: Ctx, sys: pa.Array, prompt: pa.Array) -> Text:
+    """Single-turn attack text: optional system prompt, prompt paraphrased at the tactic's rate."""
+    return Text(
+        sys,
+        paraphrase(prompt, c.rng, c.paraphrase_rate),
+        np.zeros(c.n, np.int64),
+        np.zeros(c.n, np.int64),
+        "chat",
+    )
+
+
 def harvest(c: Ctx) -> Text:
     """Bulk harvesting of kind-B task prompts under Orca system prompts."""
     prompt = mixed(
@@ -160,13 +171,7 @@ def harvest(c: Ctx) -> Text:
     )
     orca = c.corpus.orca_system
     sys = pick([s or None for s in orca], c.rng.integers(0, len(orca), c.n))
-    return Text(
-        sys,
-        paraphrase(prompt, c.rng, c.paraphrase_rate),
-        np.zeros(c.n, np.int64),
-        np.zeros(c.n, np.int64),
-        "chat",
-    )
+    return _single_turn(c, sys, prompt)
 
 
 def hydra(c: Ctx) -> Text:
@@ -175,13 +180,7 @@ def hydra(c: Ctx) -> Text:
     pick_cot = c.rng.random(c.n) < 0.5
     prompt = tasks.take(pa.array(np.arange(c.n) + pick_cot * c.n))
     sys = pick([None, c.corpus.orca_system[6]], (c.rng.random(c.n) < 0.6).astype(np.int64))
-    return Text(
-        sys,
-        paraphrase(prompt, c.rng, c.paraphrase_rate),
-        np.zeros(c.n, np.int64),
-        np.zeros(c.n, np.int64),
-        "chat",
-    )
+    return _single_turn(c, sys, prompt)
 
 
 def cot_coercion(c: Ctx) -> Text:
@@ -193,26 +192,14 @@ def cot_coercion(c: Ctx) -> Text:
     prompt = pc.if_else(pa.array(front), join(suffix, "\n\n", body), join(body, suffix))
     orca = [s for s in c.corpus.orca_system if "step" in s] or c.corpus.orca_system
     sys = pick(orca, c.rng.integers(0, len(orca), c.n))
-    return Text(
-        sys,
-        paraphrase(prompt, c.rng, c.paraphrase_rate),
-        np.zeros(c.n, np.int64),
-        np.zeros(c.n, np.int64),
-        "chat",
-    )
+    return _single_turn(c, sys, prompt)
 
 
 def rubric(c: Ctx) -> Text:
     """Rubric-grading campaign: judge / UltraFeedback / Prometheus prompts (reward-model data)."""
     answers = c.answers if c.answers is not None else draw(c.corpus, "chat", c.rng, c.n)
     sys, prompt = rubric_prompts(c.corpus, c.rng, c.n, answers)
-    return Text(
-        sys,
-        paraphrase(prompt, c.rng, c.paraphrase_rate),
-        np.zeros(c.n, np.int64),
-        np.zeros(c.n, np.int64),
-        "chat",
-    )
+    return _single_turn(c, sys, prompt)
 
 
 def sweep(c: Ctx) -> Text:
