@@ -176,3 +176,35 @@ def test_campaign_id_is_stable_and_opaque() -> None:
     assert campaign_id_of("org_1") == campaign_id_of("org_1")
     assert campaign_id_of("org_1") != campaign_id_of("org_2")
     assert campaign_id_of("org_1").startswith("cmp_") and "org" not in campaign_id_of("org_1")
+
+
+def test_keep_top_keys_bounds_evidence_per_account_and_kind() -> None:
+    import numpy as np
+    import polars as pl
+
+    from distillwatch.linking.linker import keep_top_keys
+
+    rng = np.random.default_rng(3)
+    m = pl.DataFrame(
+        {
+            "key": rng.integers(1, 2**62, 5000, dtype=np.uint64),
+            "kind": rng.integers(0, 3, 5000).astype(np.int8),
+            "node": rng.integers(0, 10, 5000).astype(np.int32),
+            "a": np.zeros(5000, np.uint64),
+            "b": np.zeros(5000, np.uint64),
+            "n": rng.integers(1, 50, 5000).astype(np.uint32),
+        }
+    )
+    kept = keep_top_keys(m, 20)
+    sizes = kept.group_by("node", "kind").len()["len"]
+    assert sizes.max() == 20
+    # the kept keys are the most used ones of their group
+    worst_kept = kept.group_by("node", "kind").agg(pl.col("n").min().alias("lo"))
+    best_dropped = (
+        m.join(kept, on=["key", "kind", "node"], how="anti")
+        .group_by("node", "kind")
+        .agg(pl.col("n").max().alias("hi"))
+    )
+    both = worst_kept.join(best_dropped, on=["node", "kind"])
+    assert (both["lo"] >= both["hi"]).all()
+    assert keep_top_keys(m.reverse(), 20).sort("key").equals(kept.sort("key"))
