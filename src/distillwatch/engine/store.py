@@ -19,7 +19,7 @@ import pyarrow as pa
 class FeatureStore:
     """Append-then-replay store of per-request features."""
 
-    def __init__(self, path: Path | str = ":memory:", memory_limit: str = "1500MB") -> None:
+    def __init__(self, path: Path | str = ":memory:", memory_limit: str = "768MB") -> None:
         self.path = str(path)
         self.con = duckdb.connect(self.path)
         self.con.execute(f"SET memory_limit='{memory_limit}'")
