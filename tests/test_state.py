@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from distillwatch.signals import sketch
-from distillwatch.signals.state import SKETCHES, EntityState
+from distillwatch.signals.state import HIGHS, SKETCHES, EntityState
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -46,7 +46,9 @@ def test_counters_and_times() -> None:
     )
     v = st.view(np.array([st.index["a"], st.index["b"]]))
     np.testing.assert_array_equal(v["n"], [3, 1])
-    np.testing.assert_array_equal(v["cot_hi"], [2, 1])
+    thr = HIGHS["cot_hi"][1]
+    expect = [sum(c >= thr for c in (0.9, 0.2, 0.6)), int(thr <= 0.7)]
+    np.testing.assert_array_equal(v["cot_hi"], expect)
     np.testing.assert_allclose(v["cot_sum"], [1.7, 0.7], rtol=1e-6)
     np.testing.assert_array_equal(v["first_ts"], [T0, T0 + 20_000])
     np.testing.assert_array_equal(v["last_ts"], [T0 + 86_400_000 + 5, T0 + 20_000])
