@@ -266,3 +266,21 @@ def test_events_are_contract_events(env: dict[str, Any]) -> None:
     assert (
         mine[-1]["response"]["reasoning"] == REASONING and mine[-1]["usage"]["output_tokens"] == 7
     )
+
+
+def test_openai_responses_api_allow_and_degrade(env: dict[str, Any]) -> None:
+    raw = oai(env).responses.with_raw_response.create(model="m1", input="hello there")
+    assert raw.headers["x-distillwatch-decision"].endswith("action=allow")
+    types = [item.type for item in raw.parse().output]
+    assert types == ["reasoning", "message"]
+    raw = oai(env, "sk-d").responses.with_raw_response.create(model="m1", input="hello there")
+    assert raw.headers["x-distillwatch-decision"].endswith("action=degrade")
+    resp = raw.parse()
+    assert [item.type for item in resp.output] == ["message"]  # reasoning item removed
+    assert resp.output_text == "echo"
+
+
+def test_openai_responses_api_block(env: dict[str, Any]) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as e:
+        oai(env, "sk-e").responses.create(model="m1", input="hello")
+    assert e.value.status_code == 403
