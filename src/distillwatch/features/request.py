@@ -128,8 +128,8 @@ def _text_features(
 ) -> pl.DataFrame:
     """Fingerprints and classifier scores, computed once per distinct text
     (and, with a cache, once per text while it stays cached)."""
-    keyed = frame.select(_keyed_exprs())
-    keys = keyed["text_key"].to_numpy()
+    keyed = frame  # carries text_key, system and prompt
+    keys = keyed.get_column("text_key").to_numpy()
     uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     if cache is None:
         cols = score_texts(keyed[first], clf)
@@ -222,18 +222,43 @@ def compute_features(
     if frame.height == 0:
         return pl.DataFrame(schema=FEATURE_SCHEMA)
     clf = clf or TextClassifiers.load()
-    shape = frame.select(_request_shape())
-    text = _text_features(frame, clf, cache)
-    out = pl.concat([shape, text], how="horizontal")
-    return out.select(_output_exprs())
+    head = frame.select(_head_exprs())  # request shape (final types) + text keys, one query
+    text = _text_features(head, clf, cache)
+    cols = {c: head.get_column(c) for c in _SHAPE_COLUMNS}
+    cols.update({c: text.get_column(c) for c in text.columns})
+    return pl.DataFrame([cols[c] for c in FEATURE_SCHEMA])
+
+
+_SHAPE_COLUMNS = (
+    "ts",
+    "account_id",
+    "end_user_id",
+    "model",
+    "single_turn",
+    "tool_use",
+    "param_sig",
+    "maxlen_hit",
+    "long_request",
+    "prob_harvest",
+    "reasoning_harvest",
+    "output_tokens",
+    "ip_key",
+    "ip_prefix",
+    "ua_key",
+    "eu_key",
+)
 
 
 @cache
-def _output_exprs() -> list[pl.Expr]:
-    return [
-        pl.col(c).cast(t) if c in _NULLABLE else pl.col(c).cast(t).fill_null(_ZERO[t])
-        for c, t in FEATURE_SCHEMA.items()
-    ]
+def _head_exprs() -> list[pl.Expr]:
+    """Request-shape columns cast to FEATURE_SCHEMA (never null) plus the text key."""
+    out = []
+    for e in _request_shape():
+        name = e.meta.output_name()
+        t = FEATURE_SCHEMA[name]
+        e = e.cast(t)
+        out.append((e if name in _NULLABLE else e.fill_null(_ZERO[t])).alias(name))
+    return out + _keyed_exprs()
 
 
 # Feature columns are never null (state folding reads them as plain NumPy);
