@@ -111,3 +111,10 @@ def test_quality_floor_on_demo(sim_dir: Path, verdicts: Path) -> None:
     ours = rows[0]
     assert ours.attack_recall >= 0.8
     assert ours.benign_enforced_rate <= 0.01
+
+
+def test_detect_is_deterministic(sim_dir: Path, verdicts: Path, tmp_path: Path) -> None:
+    """Same input, same settings: byte-identical verdict files (analysts diff runs)."""
+    detect(sim_dir / "events", tmp_path / "again", sim_dir / "accounts.jsonl")
+    for name in ("accounts.jsonl", "campaigns.jsonl"):
+        assert (tmp_path / "again" / name).read_bytes() == (verdicts / name).read_bytes(), name

@@ -95,7 +95,10 @@ def build_edges(
             "w": np.concatenate(w_l),
         }
     )
-    e = e.group_by("src", "dst").agg(pl.col("w").sum(), pl.len().cast(pl.UInt32).alias("keys"))
+    # rounded: float sums in group_by order would differ in the last bit between runs
+    e = e.group_by("src", "dst").agg(
+        pl.col("w").sum().round(9), pl.len().cast(pl.UInt32).alias("keys")
+    )
     return e.filter(pl.col("w") >= params.min_weight)
 
 
@@ -104,6 +107,7 @@ def communities(edges: pl.DataFrame, n_nodes: int, params: GraphParams) -> np.nd
     labels = np.full(n_nodes, -1, dtype=np.int64)
     if edges.height == 0:
         return labels
+    edges = edges.sort("src", "dst")  # Polars group_by order varies; Leiden must not
     src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
     used, inv = np.unique(np.concatenate([src, dst]), return_inverse=True)
     k = len(src)

@@ -334,7 +334,10 @@ class CampaignLinker:
             .with_columns(pl.Series("camp", camp[bad_rows]))
         )
         hold = held.group_by("key", "camp").agg(pl.len().alias("c"))
-        hold = hold.sort("c", descending=True).unique("key", keep="first")
+        # ties broken by campaign index so the index is the same on every run
+        hold = hold.sort(["c", "camp"], descending=[True, False]).unique(
+            "key", keep="first", maintain_order=True
+        )
         # key weights from the document frequencies of the last rebuild (same members)
         kt = self._freq.join(hold.select("key"), on="key", how="semi")
         kt = kt.with_columns(
@@ -363,8 +366,8 @@ class CampaignLinker:
         h = h.unique(["node", "key"]).group_by("node", "camp").agg(pl.col("w").sum())
         h = (
             h.filter(pl.col("w") >= self.p.graph.min_weight)
-            .sort("w", descending=True)
-            .unique("node", keep="first")
+            .sort(["w", "camp"], descending=[True, False])
+            .unique("node", keep="first", maintain_order=True)
         )
         if h.height == 0:
             return False

@@ -8,6 +8,7 @@ share it and how many requests carried it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,29 +30,45 @@ def describe(fact: str, value: int, labels: dict[int, str]) -> str:
     return f"{FACT_LABEL[fact]} #{value:016x}"
 
 
-def shared_keys(members: pl.DataFrame, camp_of_node: np.ndarray) -> pl.DataFrame:
-    """Evidence rows of campaign members on keys that other members of the campaign share."""
+def shared_keys(members: pl.DataFrame, camp_of_node: np.ndarray) -> Iterator[pl.DataFrame]:
+    """Evidence rows of campaign members on keys other members of the campaign share.
+
+    Yielded one link kind at a time, so the intermediate frames of the whole
+    evidence table never exist at once (this was the peak of a 10M-event run).
+    """
     camp = camp_of_node[members["node"].to_numpy()]
-    m = members.with_columns(pl.Series("camp", camp)).filter(pl.col("camp") >= 0)
-    cnt = m.group_by("key", "camp").agg(
-        pl.len().alias("members"), pl.col("n").sum().alias("requests")
-    )
-    return m.join(cnt.filter(pl.col("members") >= 2), on=["key", "camp"])
+    in_camp = camp >= 0
+    if not in_camp.any():
+        return
+    m = members.filter(pl.Series(in_camp)).with_columns(pl.Series("camp", camp[in_camp]))
+    for kind in np.unique(m["kind"].to_numpy()).tolist():
+        part = m.filter(pl.col("kind") == kind)
+        cnt = part.group_by("key", "camp").agg(
+            pl.len().alias("members"), pl.col("n").sum().alias("requests")
+        )
+        sk = part.join(cnt.filter(pl.col("members") >= 2), on=["key", "camp"])
+        if sk.height:
+            yield sk
 
 
 def reasons_by_node(
     members: pl.DataFrame, camp_of_node: np.ndarray, labels: dict[int, str]
 ) -> dict[int, list[dict[str, object]]]:
     """Top link reasons for every campaign member (strongest kinds, most shared keys)."""
-    sk = shared_keys(members, camp_of_node)
-    if sk.height == 0:
+    best = []
+    for sk in shared_keys(members, camp_of_node):
+        base = LINKS[KIND_NAMES[int(sk["kind"][0])]][2]
+        scored = sk.with_columns(score=pl.col("members").log1p() * base)
+        best.append(
+            scored.sort(["score", "key"], descending=[True, False]).unique(
+                "node", keep="first", maintain_order=True
+            )
+        )
+    if not best:
         return {}
-    base = np.array([LINKS[k][2] for k in KIND_NAMES])[sk["kind"].to_numpy().astype(np.int64)]
-    sk = sk.with_columns(score=pl.Series(base) * pl.col("members").log1p())
     top = (
-        sk.sort("score", descending=True)
-        .unique(["node", "kind"], keep="first")
-        .sort("node", "score", descending=[False, True])
+        pl.concat(best)
+        .sort(["node", "score", "kind"], descending=[False, True, False])
         .group_by("node", maintain_order=True)
         .head(REASONS_PER_ACCOUNT)
     )
@@ -76,23 +93,25 @@ def reasons_by_node(
 def campaign_links(linker: CampaignLinker) -> dict[int, list[dict[str, Any]]]:
     """Per campaign and link kind: how many keys and members tie it, with the top example."""
     n = len(linker.node_ids)
-    sk = shared_keys(linker.members, linker.camp_of_node[:n])
     out: dict[int, list[dict[str, Any]]] = {}
-    if sk.height == 0:
-        return out
-    per_key = sk.group_by("camp", "key").agg(pl.col("kind", "a", "b", "members").first())
-    top = (
-        per_key.sort("members", descending=True)
-        .group_by("camp", "kind", maintain_order=True)
-        .agg(
-            pl.len().alias("keys"),
-            pl.col("members").sum().alias("co"),
-            pl.col("a", "b", "members").first(),
+    tops = []
+    for sk in shared_keys(linker.members, linker.camp_of_node[:n]):
+        per_key = sk.group_by("camp", "key").agg(pl.col("kind", "a", "b", "members").first())
+        tops.append(
+            per_key.sort(["members", "key"], descending=[True, False])
+            .group_by("camp", "kind", maintain_order=True)
+            .agg(
+                pl.len().alias("keys"),
+                pl.col("members").sum().alias("co"),
+                pl.col("a", "b", "members").first(),
+            )
         )
-    )
+    if not tops:
+        return out
+    top = pl.concat(tops)
     labels = linker.facts.labels
     for c, kind, keys, co, a, b, mem in top.sort(
-        "camp", "co", descending=[False, True]
+        ["camp", "co", "kind"], descending=[False, True, False]
     ).iter_rows():
         name = KIND_NAMES[int(kind)]
         fa, fb, _ = LINKS[name]
