@@ -8,11 +8,11 @@ file of malformed lines -- through both engines. Stated tolerance:
 * risks (accounts and campaigns) within ``RISK_TOL`` = 1e-4, one unit of the
   4-decimal rounding (in practice identical: both engines feed the same feature
   rows in the same windows to the same replay);
-* ``first_*_ts`` and campaign ``detected_at``: at most one replay window apart,
-  for at most 1% of entities. The embedded engine itself varies this much from
-  run to run (at 1.1M events: 3-5 of 17,890 accounts move by one window between
-  two embedded runs), because the order of rows with equal ``ts`` and the
-  linker's tie-breaks are not fixed; Spark orders ties by (file, row).
+* ``first_*_ts``: equal (the embedded engine is deterministic, and Spark feeds
+  the same rows in the same windows); campaign ``detected_at`` at most one
+  replay window apart;
+* not compared: the example key quoted in a link reason, which may differ
+  between keys that tie on every count.
 """
 
 from __future__ import annotations
@@ -106,19 +106,11 @@ def test_spark_engine_matches_embedded(spark: Any, sim: Path, tmp_path: Path) ->
     enforced = sum(r["action"] != "allow" for r in a.values())
     assert enforced > 0  # the input has attacks: parity is not trivially "all allow"
     window_ms = Settings.load().window_ms
-    moved = 0
     for key, ra in a.items():
         rb = b[key]
-        for f in ("action", "n_requests", "campaign_id"):
+        for f in ("action", "n_requests", "campaign_id", "first_review_ts", "first_enforce_ts"):
             assert ra[f] == rb[f], (key, f)
         assert abs(ra["risk"] - rb["risk"]) <= RISK_TOL, key
-        for f in ("first_review_ts", "first_enforce_ts"):
-            if ra[f] != rb[f]:
-                moved += 1
-                ta, tb = _ms(ra[f]), _ms(rb[f])
-                assert ta is not None and tb is not None, (key, f)
-                assert abs(ta - tb) <= window_ms, (key, f)
-    assert moved <= 0.01 * len(a)
 
     ca, cb = _campaigns(emb / "campaigns.jsonl"), _campaigns(spk / "campaigns.jsonl")
     assert len(ca) > 0 and ca.keys() == cb.keys()
