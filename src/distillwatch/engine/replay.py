@@ -86,10 +86,10 @@ class Replay:
         self.scorer = Scorer(settings)
         self.states = {lvl: EntityState() for lvl in LEVELS}
         self.models = ModelLaunchTracker()
-        self.profiles = account_profiles(accounts)
+        profiles = account_profiles(accounts).select("account_id", *PROFILE_COLS)
         self._profile_of: dict[str, tuple[float, ...]] = {
             r[0]: tuple(np.nan if v is None else float(v) for v in r[1:])
-            for r in self.profiles.select("account_id", *PROFILE_COLS).iter_rows()
+            for r in profiles.iter_rows()
         }
         self.linker = linker
         self.windows = 0
@@ -140,14 +140,17 @@ class Replay:
             if len(touched) == 0:
                 continue
             view = state.view(touched)
-            camp = self._campaign_risk(view.keys)
+            camp = self._campaign_risk(view.keys, level)
             res = self.scorer.score(view, camp)
             self._record_firsts(state, touched, res.action, decided_at)
 
-    def _campaign_risk(self, keys: list[str]) -> np.ndarray | None:
+    def _campaign_risk(self, keys: list[str], level: str) -> np.ndarray | None:
+        """Risk of each entity's account's campaign (end users inherit their account's)."""
         if self.linker is None:
             return None
-        accts = pl.Series("account_id", keys, dtype=pl.String).str.split("\x1f").list.first()
+        accts = pl.Series("account_id", keys, dtype=pl.String)
+        if level != "account":  # end-user keys are account + "\x1f" + end user
+            accts = accts.str.split("\x1f").list.first()
         return self.linker.campaign_risk(accts)
 
     @staticmethod
@@ -166,7 +169,7 @@ class Replay:
         for level, state in self.states.items():
             rows = np.arange(len(state))
             view = state.view(rows)
-            camp = self._campaign_risk(view.keys)
+            camp = self._campaign_risk(view.keys, level)
             res = self.scorer.score(view, camp)
             out[level] = Decision(state, res, np.zeros(len(rows)) if camp is None else camp)
         return out
