@@ -34,7 +34,6 @@ from scipy import sparse
 from distillwatch.features.hashing import (
     hashed_ngrams,
     hashed_ngrams_one,
-    linear_scores,
     linear_scores_from_parts,
     parts_from_unigrams,
     unigram_hash_expr,
@@ -152,10 +151,6 @@ class TextClassifiers:
             raise ValueError("system and prompt must have the same length")
         h, t = self.head_chars, self.tail_chars
         return [request_text(s, p, h, t) for s, p in zip(system, prompt, strict=True)]
-
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw linear outputs ``[n, len(HEADS)]`` for already-joined texts."""
-        return linear_scores(texts, self._weights, self._bias)
 
     def text_expr(self, system: pl.Expr, prompt: pl.Expr) -> pl.Expr:
         """:func:`request_text` as a Polars expression (same clipping, same join)."""
