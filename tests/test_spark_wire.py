@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from distillwatch.engine.spark import _Drain, cut_windows
+from distillwatch.engine.spark import _Drain
 from distillwatch.engine.spark_wire import (
     KIND_FEATURE,
     KIND_REJECT,
@@ -25,7 +25,7 @@ from distillwatch.engine.spark_wire import (
     spark_ddl,
     to_wire,
 )
-from distillwatch.engine.store import FeatureStore
+from distillwatch.engine.store import FeatureStore, cut_windows
 from distillwatch.features.classifiers import TextClassifiers
 from distillwatch.features.request import FEATURE_SCHEMA, compute_features
 from distillwatch.ingest.readers import iter_event_batches

@@ -28,7 +28,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -45,6 +44,7 @@ from distillwatch.engine.spark_wire import (
     from_wire,
     spark_ddl,
 )
+from distillwatch.engine.store import cut_windows
 from distillwatch.ingest.readers import DEFAULT_BATCH_SIZE, read_accounts
 from distillwatch.ingest.rejects import RejectSink
 from distillwatch.ingest.sources import list_files
@@ -105,36 +105,6 @@ def read_wire(uri: str, fetch_rows: int = FETCH_ROWS) -> Iterator[pa.RecordBatch
     for fs, path in sorted_parts(uri):
         with fs.open_input_file(path) as fh:
             yield from pq.ParquetFile(fh).iter_batches(batch_size=fetch_rows)
-
-
-def cut_windows(
-    frames: Iterable[pl.DataFrame], window_ms: int
-) -> Iterator[tuple[int, pl.DataFrame]]:
-    """(window end ms, rows) per non-empty event-time window of ts-sorted frames.
-
-    The same windows as :meth:`~.store.FeatureStore.windows`: a window is
-    ``[k * window_ms, (k + 1) * window_ms)`` and is released once a later one starts.
-    """
-    carry: pl.DataFrame | None = None
-    for df in frames:
-        if df.height == 0:
-            continue
-        if carry is not None:
-            df = pl.concat([carry, df], how="vertical_relaxed")
-        win = (df["ts"].dt.epoch("ms") // window_ms).to_numpy()
-        cut = int((win < win[-1]).sum())
-        if cut:
-            yield from _split(df[:cut], win[:cut], window_ms)
-        carry = df[cut:]
-    if carry is not None and carry.height:
-        yield from _split(carry, (carry["ts"].dt.epoch("ms") // window_ms).to_numpy(), window_ms)
-
-
-def _split(df: pl.DataFrame, win: np.ndarray, window_ms: int) -> Iterator[tuple[int, pl.DataFrame]]:
-    bounds = np.flatnonzero(np.diff(win)) + 1
-    starts, ends = np.r_[0, bounds], np.r_[bounds, len(win)]
-    for s, e in zip(starts, ends, strict=True):
-        yield int((win[s] + 1) * window_ms), df[int(s) : int(e)]
 
 
 class _Drain:

@@ -8,10 +8,11 @@ memory stays bounded whatever the input size (``memory_limit`` setting).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -50,32 +51,42 @@ class FeatureStore:
         if not self._created:
             return
         reader = self.con.sql("SELECT * FROM features ORDER BY ts").to_arrow_reader(fetch_rows)
-        carry: pl.DataFrame | None = None
-        for rb in reader:
-            df = pl.from_arrow(pa.Table.from_batches([rb]))
-            assert isinstance(df, pl.DataFrame)
-            if carry is not None:
-                df = pl.concat([carry, df], how="vertical_relaxed")
-            win = (df["ts"].dt.epoch("ms") // window_ms).to_numpy()
-            last = win[-1]
-            cut = int((win < last).sum())
-            if cut:
-                yield from _split(df[:cut], win[:cut], window_ms)
-            carry = df[cut:]
-        if carry is not None and carry.height:
-            win = (carry["ts"].dt.epoch("ms") // window_ms).to_numpy()
-            yield from _split(carry, win, window_ms)
+        frames = (pl.DataFrame(pl.from_arrow(pa.Table.from_batches([rb]))) for rb in reader)
+        yield from cut_windows(frames, window_ms)
 
     def close(self) -> None:
         self.con.close()
 
 
-def _split(df: pl.DataFrame, win: object, window_ms: int) -> Iterator[tuple[int, pl.DataFrame]]:
-    import numpy as np
+def cut_windows(
+    frames: Iterable[pl.DataFrame], window_ms: int
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """(window end ms, rows) per non-empty event-time window of ts-sorted frames.
 
-    w = np.asarray(win)
-    bounds = np.flatnonzero(np.diff(w)) + 1
-    starts = np.r_[0, bounds]
-    ends = np.r_[bounds, len(w)]
+    A window is ``[k * window_ms, (k + 1) * window_ms)`` and is released once
+    a later one starts. Both engines' replays cut their windows here.
+    """
+    carry: pl.DataFrame | None = None
+    for df in frames:
+        if df.height == 0:
+            continue
+        if carry is not None:
+            df = pl.concat([carry, df], how="vertical_relaxed")
+        win = (df["ts"].dt.epoch("ms") // window_ms).to_numpy()
+        cut = int((win < win[-1]).sum())
+        if cut:
+            yield from split_windows(df[:cut], win[:cut], window_ms)
+        carry = df[cut:]
+    if carry is not None and carry.height:
+        win = (carry["ts"].dt.epoch("ms") // window_ms).to_numpy()
+        yield from split_windows(carry, win, window_ms)
+
+
+def split_windows(
+    df: pl.DataFrame, win: np.ndarray, window_ms: int
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Split ts-sorted rows at window-index changes: (window end ms, rows) each."""
+    bounds = np.flatnonzero(np.diff(win)) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, len(win)]
     for s, e in zip(starts, ends, strict=True):
-        yield int((w[s] + 1) * window_ms), df[int(s) : int(e)]
+        yield int((win[s] + 1) * window_ms), df[int(s) : int(e)]

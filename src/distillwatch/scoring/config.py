@@ -50,6 +50,7 @@ class Settings:
     campaign_enforce: bool
     window_ms: int
     score_every: int
+    lateness_ms: int
     min_end_users: int
     source: str
 
@@ -101,6 +102,7 @@ class Settings:
             campaign_enforce=bool(acts.get("campaign_enforce", True)),
             window_ms=parse_duration(raw["replay"]["window"]),
             score_every=int(raw["replay"].get("score_every", 1)),
+            lateness_ms=parse_duration(raw["replay"].get("lateness", "10m")),
             min_end_users=int(raw.get("subaccounts", {}).get("min_end_users", 20)),
             source=source,
         )
