@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from distillwatch.ingest.normalize import EventBatchBuilder, normalize_event
 from distillwatch.ingest.schema import EVENT_SCHEMA
-from distillwatch.ingest.timeparse import TimeError, parse_time_ms
+from distillwatch.ingest.timeparse import TimeError, parse_time_ms, parse_time_strings
 
 COLS = EVENT_SCHEMA.names
 T0 = 1776852903120  # 2026-04-22T10:15:03.120Z
@@ -263,3 +266,34 @@ def test_builder_batch_matches_schema() -> None:
     assert batch.column("account_id").to_pylist() == ["org_8f2", "org_2"]
     assert [t.value for t in batch.column("ts")] == [T0, T0 + 1]
     assert len(b) == 0 and b.flush().num_rows == 0
+
+
+_DIGITS = "0123456789"
+_time_like = st.builds(
+    lambda y, mo, d, sep, h, mi, s, frac, tz: f"{y}-{mo}-{d}{sep}{h}:{mi}:{s}{frac}{tz}",
+    st.sampled_from(["1969", "1970", "2024", "2026", "2100", "9999", "0001", "2o26"]),
+    st.sampled_from(["00", "01", "02", "12", "13", "1"]),
+    st.sampled_from(["00", "01", "28", "29", "30", "31", "32"]),
+    st.sampled_from(["T", " ", "t", "_"]),
+    st.sampled_from(["00", "23", "24", "٠٠"]),
+    st.sampled_from(["00", "59", "60"]),
+    st.sampled_from(["00", "59", "60"]),
+    st.sampled_from(["", ".1", ".123", ".12345", ".123456", ".1234567", "."]),
+    st.sampled_from(["Z", "z", "+00:00", "-05:30", "+23:59", "+24:00", "+05", "", "+0530"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(_time_like, st.none(), st.text(_DIGITS + "-:T.Z+ ", max_size=30)), max_size=40
+    )
+)
+def test_vectorised_time_strings_equal_the_row_parser(values: list[str | None]) -> None:
+    ms, ok = parse_time_strings(pa.array(values, pa.string()))
+    for v, m, good in zip(values, ms.tolist(), ok.tolist(), strict=True):
+        try:
+            want: int | None = parse_time_ms(v)
+        except TimeError:
+            want = None
+        assert (m if good else None) == want, v

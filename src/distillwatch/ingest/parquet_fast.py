@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 
 from .normalize import FLOAT_BOUNDS, INT_BOUNDS, SYSTEM_ROLES, TOOL_ROLES
 from .schema import EVENT_SCHEMA
-from .timeparse import MAX_MS, MS_THRESHOLD, TimeError, parse_time_ms
+from .timeparse import MAX_MS, MS_THRESHOLD, parse_time_strings
 
 Arr = Any  # pa.Array; pyarrow has no precise stubs
 
@@ -115,14 +115,8 @@ def _ts(arr: Arr | None, n: int) -> tuple[Arr, np.ndarray]:
             bad = null | ~((v >= 0) & (v <= MAX_MS))  # also NaN / inf
         ms = np.where(bad, 0, v).astype(np.int64)
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
-        out: list[int | None] = []
-        for s in arr.to_pylist():
-            try:
-                out.append(parse_time_ms(s) if s is not None else None)
-            except TimeError:
-                out.append(None)
-        col = pa.array(out, pa.int64())
-        return col, ~col.is_valid().to_numpy(zero_copy_only=False)
+        ms, ok = parse_time_strings(arr)
+        return pa.array(ms, mask=~ok), ~ok
     else:
         raise _Unsupported
     return pa.array(ms.astype(np.int64), mask=bad), bad
