@@ -38,6 +38,7 @@ from distillwatch.features.hashing import (
     parts_from_unigrams,
     unigram_hash_expr,
 )
+from distillwatch.features.text import clip_expr, clip_str
 
 CAPABILITIES: tuple[str, ...] = (
     "chat",
@@ -58,11 +59,7 @@ def clip_text(
     text: str | None, head: int = DEFAULT_HEAD_CHARS, tail: int = DEFAULT_TAIL_CHARS
 ) -> str:
     """Keep the first ``head`` and last ``tail`` characters of ``text`` (None -> "")."""
-    if not text:
-        return ""
-    if len(text) <= head + tail:
-        return text
-    return text[:head] + "\n" + text[-tail:]
+    return clip_str(text, head, tail, "\n")
 
 
 def request_text(
@@ -155,13 +152,11 @@ class TextClassifiers:
     def text_expr(self, system: pl.Expr, prompt: pl.Expr) -> pl.Expr:
         """:func:`request_text` as a Polars expression (same clipping, same join)."""
         h, t = self.head_chars, self.tail_chars
-
-        def clip(c: pl.Expr) -> pl.Expr:
-            c = c.fill_null("")
-            long = c.str.len_chars() > h + t
-            return pl.when(long).then(c.str.slice(0, h) + "\n" + c.str.slice(-t)).otherwise(c)
-
-        return clip(system) + "\n" + clip(prompt)
+        return (
+            clip_expr(system.fill_null(""), h, t, "\n")
+            + "\n"
+            + clip_expr(prompt.fill_null(""), h, t, "\n")
+        )
 
     def unigram_expr(self, system: pl.Expr, prompt: pl.Expr) -> pl.Expr:
         """Per request, the unigram hash list the heads score (see :meth:`score_unigrams`).

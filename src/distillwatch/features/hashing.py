@@ -12,6 +12,7 @@ and inference both use this function, so the feature space is identical.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ import pyarrow as pa
 from scipy import sparse
 
 from distillwatch.features.fingerprint import fmix64
+from distillwatch.features.text import PyRegex
 
 TOKEN_PATTERN = r"\w\w+"
 HASH_SEED = 17
@@ -27,8 +29,43 @@ HASH_SEED = 17
 
 def unigram_hash_expr(text: pl.Expr) -> pl.Expr:
     """Per row, the list of 64-bit hashes of its unigrams (lower-cased tokens)."""
-    tokens = text.fill_null("").str.to_lowercase().str.extract_all(TOKEN_PATTERN)
+    return unigram_list_hash_expr(unigram_text_expr(text).str.extract_all(TOKEN_PATTERN))
+
+
+# unigram_hash_expr in three stages: the small-batch path (features.request)
+# tokenises with unigram_tokens_py, the same pattern with Python's re.
+def unigram_text_expr(text: pl.Expr) -> pl.Expr:
+    """Stage 1: null as empty text, lower-cased (always Polars)."""
+    return text.fill_null("").str.to_lowercase()
+
+
+def unigram_text_list(texts: Sequence[str | None]) -> list[str]:
+    """Stage 1 for a few texts: ASCII ones lower-cased by Python (the same
+    mapping as Polars'), any others in one Polars query (beyond ASCII the two
+    follow different Unicode versions)."""
+    out = ["" if t is None else t.lower() if t.isascii() else "" for t in texts]
+    rest = [i for i, t in enumerate(texts) if t is not None and not t.isascii()]
+    if rest:
+        frame = pl.DataFrame({"t": [texts[i] for i in rest]}, schema={"t": pl.String})
+        done = frame.select(unigram_text_expr(pl.col("t"))).to_series().to_list()
+        for i, t in zip(rest, done, strict=True):
+            out[i] = t
+    return out
+
+
+def unigram_tokens_py(text: str) -> list[str]:
+    """Stage 2 with Python's ``re``: the tokens ``str.extract_all(TOKEN_PATTERN)`` gives."""
+    return _token_regex().for_text(text).findall(text)
+
+
+def unigram_list_hash_expr(tokens: pl.Expr) -> pl.Expr:
+    """Stage 3: each token list to its list of 64-bit hashes."""
     return tokens.list.eval(pl.element().hash(seed=HASH_SEED))
+
+
+@functools.cache
+def _token_regex() -> PyRegex:
+    return PyRegex(TOKEN_PATTERN)
 
 
 def parts_from_unigrams(lists: pl.Series) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:

@@ -6,12 +6,22 @@ identifiers become placeholders, case and whitespace are folded. Two prompts
 built from the same template by different accounts then normalise to (nearly)
 the same text, which is what template fingerprints and linking key on.
 
-All functions take and return Polars expressions or Series, so they run in
-Rust over a whole batch; the gateway calls them on a batch of one.
+The expressions run in Rust over a whole batch. Polars compiles every regex
+on every call, though (~130 us a pattern on a slow core, whatever the batch
+size), so small batches (the inline gateway's) run the slot rules with
+Python's ``re`` instead: :class:`PyRegex` compiles the *same* pattern strings
+once, with Rust's Unicode classes spelled out (see there), and
+:func:`slot_rules_py` applies :data:`SLOT_RULES` in the same order; clipping
+is :func:`clip_str` there. Case folding stays a Polars expression in both
+paths. Tests check that both paths give identical templates.
 """
 
 from __future__ import annotations
 
+import functools
+import re
+
+import numpy as np
 import polars as pl
 
 # Ordered rewrite steps (pattern, placeholder): earlier steps see raw text.
@@ -35,22 +45,52 @@ TAIL_CHARS = 300
 MAX_TOKENS = 96
 
 
-def clip_expr(col: pl.Expr) -> pl.Expr:
+def clip_expr(
+    col: pl.Expr, head: int = HEAD_CHARS, tail: int = TAIL_CHARS, sep: str = " "
+) -> pl.Expr:
     """Keep the head and tail of long texts (bounded work per request)."""
     n = col.str.len_chars()
     return (
-        pl.when(n > HEAD_CHARS + TAIL_CHARS)
-        .then(col.str.slice(0, HEAD_CHARS) + " " + col.str.slice(-TAIL_CHARS))
+        pl.when(n > head + tail)
+        .then(col.str.slice(0, head) + sep + col.str.slice(-tail))
         .otherwise(col)
     )
 
 
+def clip_str(
+    text: str | None, head: int = HEAD_CHARS, tail: int = TAIL_CHARS, sep: str = " "
+) -> str:
+    """:func:`clip_expr` of one string, None as empty (what ``template_clip_expr`` gives)."""
+    if not text:
+        return ""
+    if len(text) <= head + tail:
+        return text
+    return text[:head] + sep + text[-tail:]
+
+
 def template_expr(col: pl.Expr) -> pl.Expr:
     """Slot-normalised template text of a prompt column."""
-    out = clip_expr(col.fill_null(""))
+    return template_fold_expr(slot_rules_expr(template_clip_expr(col)))
+
+
+# The three stages of template_expr; the small-batch path (features.request)
+# runs the middle one with slot_rules_py.
+def template_clip_expr(col: pl.Expr) -> pl.Expr:
+    """Stage 1: null as empty text, long texts clipped."""
+    return clip_expr(col.fill_null(""))
+
+
+def slot_rules_expr(col: pl.Expr) -> pl.Expr:
+    """Stage 2: the slot rules, in order (Rust regex)."""
     for pattern, placeholder in SLOT_RULES:
-        out = out.str.replace_all(pattern, placeholder)
-    return out.str.to_lowercase()
+        col = col.str.replace_all(pattern, placeholder)
+    return col
+
+
+def template_fold_expr(col: pl.Expr) -> pl.Expr:
+    """Stage 3: case folding (always Polars: Rust's and Python's lower-casing
+    follow different Unicode versions)."""
+    return col.str.to_lowercase()
 
 
 def tokens_expr(template: pl.Expr) -> pl.Expr:
@@ -81,3 +121,225 @@ def template_frame(prompts: pl.Series) -> pl.DataFrame:
     return df.select(
         template=template_expr(pl.col("prompt")),
     ).with_columns(tokens=tokens_expr(pl.col("template")))
+
+
+# --- the same patterns with Python's re ---------------------------------------
+#
+# Both engines use leftmost-first semantics with the same greedy and lazy
+# repetition, so a pattern in the subset below finds the same matches in both,
+# once three differences are taken out: Unicode classes (Rust's \w has the
+# combining marks and Join_Control, Python's has No digits like "²"; Python's
+# \s has U+001C..U+001F; each follows its own Unicode version), `$` (Python's
+# also matches before a final newline) and replacement-string syntax. Anything
+# outside the subset raises, so a new rule cannot silently differ.
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_ASTRAL_CLASS = "[\\U00010000-\\U0010ffff]"
+
+
+@functools.cache
+def rust_class(letter: str) -> tuple[tuple[int, int], ...]:
+    """Code point ranges (inclusive) of Rust regex's Unicode ``\\w``, ``\\d`` or ``\\s``.
+
+    Read off the installed Polars itself, once: a string of every Unicode
+    scalar value goes through ``replace_all`` of the complement class (~0.1 s
+    for the three classes), so the Python side is exactly the Rust tables in use.
+    """
+    if letter not in ("w", "d", "s"):
+        raise ValueError(f"no Unicode class \\{letter}")
+    cps = np.r_[np.arange(0xD800), np.arange(0xE000, 0x110000)].astype("<u4")
+    every = cps.tobytes().decode("utf-32-le")
+    kept = pl.Series([every]).str.replace_all("\\" + letter.upper(), "").item()
+    k = np.frombuffer(kept.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+    if k.size == 0:
+        return ()
+    brk = np.flatnonzero(np.diff(k) != 1)
+    lo = np.r_[k[0], k[brk + 1]]
+    hi = np.r_[k[brk], k[-1]]
+    return tuple(zip(lo.tolist(), hi.tolist(), strict=True))
+
+
+def _ranges(pairs: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> str:
+    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in pairs)
+
+
+def _set_class(letters: list[str], items: str, astral: bool) -> str:
+    """Python class for the union of Rust classes ``letters`` and literal class ``items``.
+
+    Python checks the astral ranges of a class one by one (\\w has ~400), so
+    they sit behind a lookahead that only astral characters pass; the
+    ``astral=False`` variant leaves them out (exact for texts without any).
+    """
+    pairs = [p for c in letters for p in rust_class(c)]
+    bmp = [(a, min(b, 0xFFFF)) for a, b in pairs if a <= 0xFFFF]
+    high = [(max(a, 0x10000), b) for a, b in pairs if b > 0xFFFF]
+    first = f"[{_ranges(bmp)}{items}]"
+    if not astral or not high:
+        return first
+    return f"(?:{first}|(?={_ASTRAL_CLASS})[{_ranges(high)}])"
+
+
+def _plain_escape(e: str) -> str:
+    # \n \t \r and escaped ASCII punctuation mean the same in both engines
+    if e in "ntr" or (e.isascii() and not e.isalnum() and not e.isspace()):
+        return "\\" + e
+    raise ValueError(f"escape \\{e} has no checked Python equivalent")
+
+
+def _class(pattern: str, i: int, astral: bool) -> tuple[int, str]:
+    """Translate the bracket class starting at ``pattern[i]``; (end index, Python text).
+
+    A class without ``\\w \\d \\s`` is the same in both engines and is kept as
+    written; one with them is rebuilt from its parts (literals re-escaped so
+    that no range appears that was not written).
+    """
+    j = i + 1
+    negated = pattern[j] == "^"
+    j += negated
+    start = j
+    letters: list[str] = []
+    units: list[str] = []
+
+    def atom(k: int) -> tuple[int, str | None, str | None]:
+        """(next index, class letter, literal as Python class text) at ``k``."""
+        c = pattern[k]
+        if c == "[" or (c in "&~-|" and pattern[k + 1] == c):
+            raise ValueError(f"nested class or set operation in {pattern!r}")
+        if c != "\\":
+            return k + 1, None, "\\" + c if c in "]^-\\" else c
+        e = pattern[k + 1]
+        if e in "wds":
+            return k + 2, e, None
+        if e in "WDS":
+            raise ValueError(f"negated class inside a class in {pattern!r}")
+        return k + 2, None, _plain_escape(e)
+
+    while pattern[j] != "]" or j == start:
+        j, letter, lit = atom(j)
+        if letter is not None:
+            letters.append(letter)
+        elif pattern[j] == "-" and pattern[j + 1] != "]":
+            j, letter, hi = atom(j + 1)
+            if letter is not None or hi is None:
+                raise ValueError(f"range to a class in {pattern!r}")
+            units.append(f"{lit}-{hi}")
+        else:
+            assert lit is not None
+            units.append(lit)
+    if not letters:
+        return j + 1, pattern[i : j + 1]
+    if negated:
+        raise ValueError(f"negated class with \\w/\\d/\\s in {pattern!r}")
+    return j + 1, _set_class(letters, "".join(units), astral)
+
+
+def python_pattern(pattern: str, astral: bool = True) -> str:
+    """A Rust regex (as Polars runs it) rewritten for Python's ``re``, same matches.
+
+    Supported: literals, escaped punctuation, ``\\n \\t \\r``, ``.``, ``^``,
+    ``$``, groups, ``(?:``, a leading ``(?s)``, alternation, repetition
+    (greedy or lazy), bracket classes with ranges, and ``\\w \\d \\s`` (also
+    negated outside a class). ``astral=False`` gives a faster variant that is
+    exact only for texts without characters above U+FFFF.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            e = pattern[i + 1]
+            if e in "wds":
+                out.append(_set_class([e], "", astral))
+            elif e in "WDS":
+                out.append(f"[^{_ranges(rust_class(e.lower()))}]")
+            else:
+                out.append(_plain_escape(e))
+            i += 2
+        elif c == "[":
+            i, text = _class(pattern, i, astral)
+            out.append(text)
+        elif c == "$":
+            out.append(r"\Z")
+            i += 1
+        elif pattern.startswith("(?", i):
+            if pattern.startswith("(?:", i):
+                out.append("(?:")
+                i += 3
+            elif pattern.startswith("(?s)", i) and i == 0:
+                out.append("(?s)")
+                i += 4
+            else:
+                raise ValueError(f"group flags in {pattern!r} have no checked Python equivalent")
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def has_astral(text: str) -> bool:
+    """Does ``text`` hold a character above U+FFFF?"""
+    return not text.isascii() and _ASTRAL.search(text) is not None
+
+
+class PyRegex:
+    """One Rust-syntax pattern compiled for Python's ``re`` (see :func:`python_pattern`)."""
+
+    __slots__ = ("bmp", "full", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.full = re.compile(python_pattern(pattern, astral=True))
+        self.bmp = re.compile(python_pattern(pattern, astral=False))
+
+    def for_text(self, text: str) -> re.Pattern[str]:
+        """The compiled variant that is exact (and fastest) for ``text``."""
+        return self.full if has_astral(text) else self.bmp
+
+
+@functools.cache
+def _py_slot_rules() -> tuple[tuple[PyRegex, str], ...]:
+    for _, placeholder in SLOT_RULES:
+        # both engines would expand these in a replacement, differently
+        if "\\" in placeholder or "$" in placeholder:
+            raise ValueError(f"placeholder {placeholder!r} needs escaping")
+    return tuple((PyRegex(p), r) for p, r in SLOT_RULES)
+
+
+def slot_rules_py(text: str) -> str:
+    """Stage 2 with Python's ``re``: the same rules, the same text as :func:`slot_rules_expr`."""
+    full = has_astral(text)
+    for rx, placeholder in _py_slot_rules():
+        text = (rx.full if full else rx.bmp).sub(placeholder, text)
+    return text
+
+
+# Rust's engine is linear in the text. Python's retries a pattern from every
+# position where it can start, so some SLOT_RULES are quadratic on hostile
+# text: an unclosed ``` or <think> or “ is scanned to the end from every
+# opener, and the e-mail rule rescans a run of word characters from each of
+# its positions. PY_RULES_BUDGET bounds that work (~1 ms, about what the
+# Polars path costs); texts over it take the Polars path. Performance only:
+# both paths give the same text.
+PY_RULES_BUDGET = 400_000
+
+
+def slot_rules_py_is_quick(text: str) -> bool:
+    """Is :func:`slot_rules_py` known to be quick on ``text`` (see PY_RULES_BUDGET)?"""
+    n = len(text)
+    if n * n <= PY_RULES_BUDGET:
+        return True
+    openers = text.count("`") + text.count("<") + text.count("“")
+    longest = max(map(len, text.split()), default=0)
+    return n * (openers + longest) <= PY_RULES_BUDGET
+
+
+def slot_rules_list(texts: list[str]) -> list[str]:
+    """Stage 2 for a few texts: Python's ``re`` where quick, one Polars query for the rest."""
+    out = [slot_rules_py(t) if slot_rules_py_is_quick(t) else None for t in texts]
+    slow = [i for i, t in enumerate(out) if t is None]
+    if slow:
+        frame = pl.DataFrame({"t": [texts[i] for i in slow]}, schema={"t": pl.String})
+        done = frame.select(slot_rules_expr(pl.col("t"))).to_series().to_list()
+        for i, t in zip(slow, done, strict=True):
+            out[i] = t
+    return [t if t is not None else "" for t in out]
