@@ -162,17 +162,18 @@ def detect(
         summary.rejected = sink.stats.rejected - account_stats[1]
     t1 = time.perf_counter()
     if replay is not None:
+        store.close()  # not needed: release DuckDB's buffers before the replay's peak
         _steps(replay, cutter.finish(), progress)
         summary.streamed = True
     else:
         linker = make_linker(settings, acct_df) if link else None
         replay = Replay(settings, acct_df, linker)
         _steps(replay, store.windows(settings.window_ms), progress)
-    t2 = time.perf_counter()
-    finish(replay, linker, out, summary)
-    store.close()
+        store.close()
     for stale in (db, db.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
+    t2 = time.perf_counter()
+    finish(replay, linker, out, summary)
     t3 = time.perf_counter()
     summary.seconds = {
         "ingest_features": round(t1 - t0, 3),  # includes the streamed replay

@@ -20,10 +20,18 @@ import pyarrow as pa
 class FeatureStore:
     """Append-then-replay store of per-request features."""
 
-    def __init__(self, path: Path | str = ":memory:", memory_limit: str = "768MB") -> None:
+    def __init__(
+        self,
+        path: Path | str = ":memory:",
+        memory_limit: str = "768MB",
+        append_memory_limit: str = "256MB",
+    ) -> None:
+        """``append_memory_limit`` holds while batches are appended (the streamed
+        replay's state grows alongside), ``memory_limit`` for the sorted read."""
         self.path = str(path)
+        self.memory_limit = memory_limit
         self.con = duckdb.connect(self.path)
-        self.con.execute(f"SET memory_limit='{memory_limit}'")
+        self.con.execute(f"SET memory_limit='{append_memory_limit}'")
         self.con.execute("SET preserve_insertion_order=false")
         if self.path != ":memory:":
             tmp = Path(self.path).with_suffix(".tmp")
@@ -50,6 +58,7 @@ class FeatureStore:
         """Yield (window end ms, rows) per non-empty event-time window, in order."""
         if not self._created:
             return
+        self.con.execute(f"SET memory_limit='{self.memory_limit}'")
         reader = self.con.sql("SELECT * FROM features ORDER BY ts").to_arrow_reader(fetch_rows)
         frames = (pl.DataFrame(pl.from_arrow(pa.Table.from_batches([rb]))) for rb in reader)
         yield from cut_windows(frames, window_ms)
