@@ -1,12 +1,13 @@
 """The online decision: contract events -> features -> account state -> action.
 
 :class:`Decider` runs the batch engine's own pipeline on a micro-batch of
-requests (``normalize_event`` -> ``rows_to_batch`` -> ``compute_features`` ->
-``ModelLaunchTracker`` -> state fold -> ``Scorer``); nothing here re-implements
-a detector. :class:`Batcher` groups the requests that arrive while a batch is
-being scored into the next batch (group commit), so Polars' fixed per-call cost
-is paid once per batch instead of once per request and the throughput ceiling
-grows with load. Scoring runs on one worker thread, off the event loop.
+requests (``normalize_event`` -> ``rows_to_batch``'s frame (:func:`events_frame`)
+-> ``compute_features`` -> ``ModelLaunchTracker`` -> state fold -> ``Scorer``);
+nothing here re-implements a detector. :class:`Batcher` groups the requests
+that arrive while a batch is being scored into the next batch (group commit),
+so Polars' fixed per-call cost is paid once per batch instead of once per
+request and the throughput ceiling grows with load. Scoring runs on one worker
+thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -18,16 +19,28 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
+import pyarrow as pa
 
 from distillwatch.features.classifiers import TextClassifiers
 from distillwatch.features.model_launch import ModelLaunchTracker
 from distillwatch.features.request import compute_features
-from distillwatch.ingest.normalize import normalize_event, rows_to_batch
+from distillwatch.ingest.normalize import Row, normalize_event
+from distillwatch.ingest.schema import EVENT_SCHEMA
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer
 from distillwatch.signals.state import entity_keys
 
 from .statestore import MemoryState, RedisState, StateUnavailable
+
+# EVENT_SCHEMA as the Polars dtypes that importing a rows_to_batch batch gives
+_EVENT_FRAME_SCHEMA = pl.DataFrame(pa.RecordBatch.from_pylist([], schema=EVENT_SCHEMA)).schema
+
+
+def events_frame(rows: list[Row]) -> pl.DataFrame:
+    """``pl.DataFrame(rows_to_batch(rows))`` without the Arrow detour: the same
+    frame (a test checks), about half the cost for a micro-batch."""
+    return pl.DataFrame(rows, schema=_EVENT_FRAME_SCHEMA, orient="row")
 
 
 @dataclass(frozen=True)
@@ -78,7 +91,7 @@ class Decider:
         out = [Online(0, 0.0, "not a contract event")] * len(events)
         if not rows:
             return out
-        batch = rows_to_batch(rows)
+        batch = events_frame(rows)
         t1 = time.perf_counter()
         feat = self.launches.annotate(compute_features(batch, self.clf))
         keys = entity_keys(feat, "account")

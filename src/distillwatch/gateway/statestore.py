@@ -38,6 +38,11 @@ class StateUnavailable(RuntimeError):
     """The shared state store could not be reached."""
 
 
+def _first_seen(keys: pl.Series) -> list[str]:
+    """Distinct keys in first-seen order (``unique(maintain_order=True)`` without a query)."""
+    return list(dict.fromkeys(keys.to_list()))
+
+
 def _view_of(state: EntityState, keys: list[str]) -> StateView:
     return state.view(np.array([state.index[k] for k in keys], dtype=np.int64))
 
@@ -51,7 +56,7 @@ class MemoryState:
     def fold(self, feat: pl.DataFrame, keys: pl.Series) -> StateView:
         """Fold the batch in; view of its accounts in first-seen order."""
         self.state.update(feat, keys)
-        return _view_of(self.state, keys.unique(maintain_order=True).to_list())
+        return _view_of(self.state, _first_seen(keys))
 
     def close(self) -> None:
         pass
@@ -104,7 +109,7 @@ class RedisState:
             raise StateUnavailable(str(e)) from e
 
     def _fold(self, feat: pl.DataFrame, keys: pl.Series) -> StateView:
-        order = keys.unique(maintain_order=True).to_list()
+        order = _first_seen(keys)
         done: dict[str, tuple[EntityState, int]] = {}
         todo = order
         for _ in range(50):
@@ -138,7 +143,7 @@ class RedisState:
             versions.append(version or b"0")
             if blob is not None:
                 self.codec.decode_into(blob, scratch, int(row))
-        if len(accounts) == keys.n_unique():
+        if len(accounts) == len(set(keys.to_list())):
             scratch.update(feat, keys)
         else:
             mask = keys.is_in(accounts)
