@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from distillwatch.features.hashing import hashed_ngrams, hashed_ngrams_one, linear_scores
 
@@ -40,3 +41,20 @@ def test_linear_scores_equal_matrix_product() -> None:
     direct = linear_scores(texts, w, b)
     via_matrix = hashed_ngrams(texts, 4096) @ w + b
     np.testing.assert_allclose(direct, via_matrix, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_product_and_bincounts_are_bit_identical(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large batches use one CSR product, small ones per-head bincounts: same bits."""
+    from distillwatch.features import hashing
+    from distillwatch.features.classifiers import TextClassifiers
+
+    clf = TextClassifiers.load()
+    rng = np.random.default_rng(7)
+    words = ["step", "reason", "grade", "the", "answer", "python", "def", "score", "x1", "why"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 60)))) for _ in range(300)]
+    n, parts = hashing._gram_parts(texts)
+    assert sum(len(p[0]) for p in parts) >= hashing.CSR_MIN_GRAMS
+    big = hashing.linear_scores_from_parts(n, parts, clf._weights, clf._bias)
+    monkeypatch.setattr(hashing, "CSR_MIN_GRAMS", 10**12)
+    small = hashing.linear_scores_from_parts(n, parts, clf._weights, clf._bias)
+    assert np.array_equal(big, small)

@@ -119,7 +119,7 @@ class TextClassifiers:
         self.tail_chars = int(tail_chars)
         dense = np.zeros((self.n_features, len(HEADS)), dtype=np.float32)
         dense[feature_index.astype(np.int64)] = weights.astype(np.float32)
-        self._weights = np.asfortranarray(dense)  # columns contiguous for linear_scores
+        self._weights = dense.astype(np.float64)  # C-contiguous float64: linear_scores' layout
         self._bias = bias.astype(np.float32)
 
     @classmethod
