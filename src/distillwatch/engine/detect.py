@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import polars as pl
 import pyarrow as pa
@@ -29,9 +29,14 @@ from distillwatch.engine.store import FeatureStore
 from distillwatch.engine.verdicts import build_verdicts, write_jsonl
 from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers
-from distillwatch.features.request import TEXT_DTYPES, compute_features
-from distillwatch.ingest.readers import iter_event_batches, read_accounts
-from distillwatch.ingest.rejects import RejectSink
+from distillwatch.features.request import FEATURE_SCHEMA, TEXT_DTYPES, compute_features
+from distillwatch.ingest.readers import (
+    ParquetPart,
+    iter_event_sources,
+    read_accounts,
+    read_part,
+)
+from distillwatch.ingest.rejects import RejectBuffer, RejectSink
 from distillwatch.scoring.config import ACTIONS, Settings
 
 Progress = Callable[[str, int], None]
@@ -74,35 +79,58 @@ def _init_worker() -> None:
     _WORKER["cache"] = TextFeatureCache(TEXT_DTYPES)
 
 
-def _worker_features(batch: pa.RecordBatch) -> pl.DataFrame:
-    return compute_features(batch, _WORKER["clf"], _WORKER["cache"])
+Work: TypeAlias = pa.RecordBatch | ParquetPart
+
+
+def _worker_features(item: Work) -> tuple[pl.DataFrame, RejectBuffer | None]:
+    """Features of a normalised batch, or of a Parquet row group read right here."""
+    clf, cache = _WORKER["clf"], _WORKER["cache"]
+    if isinstance(item, pa.RecordBatch):
+        return compute_features(item, clf, cache), None
+    buf = RejectBuffer()
+    frames = [compute_features(b, clf, cache) for b in read_part(item, buf)]
+    if not frames:
+        return pl.DataFrame(schema=FEATURE_SCHEMA), buf
+    return (pl.concat(frames) if len(frames) > 1 else frames[0]), buf
 
 
 def feature_batches(
-    batches: Iterator[pa.RecordBatch], workers: int | None = None
+    items: Iterator[Work], sink: RejectSink, workers: int | None = None
 ) -> Iterator[pl.DataFrame]:
-    """Feature frames of event batches, in input order.
+    """Feature frames of event batches and Parquet row groups, in input order.
 
     ``workers`` > 1 computes them in that many spawned processes (the text
-    features are CPU-bound NumPy/Polars work) while this process keeps
-    reading; at most ``2 * workers`` batches are in flight, so memory stays
-    bounded. ``None`` means one worker per CPU.
+    features are CPU-bound NumPy/Polars work; Parquet row groups are read and
+    normalised there too, so raw prompts never cross a process boundary)
+    while this process keeps going; at most ``2 * workers`` items are in
+    flight, so memory stays bounded. Rejects and counts a worker gathered go
+    to ``sink`` in input order. ``None`` means one worker per CPU.
     """
     n = workers if workers is not None else (os.cpu_count() or 1)
     if n <= 1:
         _init_worker()
-        for b in batches:
-            yield _worker_features(b)
+        for item in items:
+            feat, buf = _worker_features(item)
+            if buf is not None:
+                sink.replay(buf)
+            yield feat
         return
     ctx = multiprocessing.get_context("spawn")  # fork is unsafe with Polars' thread pool
     with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker) as pool:
-        pending: deque[Future[pl.DataFrame]] = deque()
-        for b in batches:
-            pending.append(pool.submit(_worker_features, b))
+        pending: deque[Future[tuple[pl.DataFrame, RejectBuffer | None]]] = deque()
+
+        def take() -> pl.DataFrame:
+            feat, buf = pending.popleft().result()
+            if buf is not None:
+                sink.replay(buf)
+            return feat
+
+        for item in items:
+            pending.append(pool.submit(_worker_features, item))
             if len(pending) >= 2 * n:
-                yield pending.popleft().result()
+                yield take()
         while pending:
-            yield pending.popleft().result()
+            yield take()
 
 
 def detect(
@@ -146,7 +174,7 @@ def detect(
         linker = make_linker(settings, acct_df) if link else None
         replay: Replay | None = Replay(settings, acct_df, linker) if stream else None
         cutter = OrderedWindows(settings.window_ms, settings.lateness_ms)
-        for feat in feature_batches(iter_event_batches(events, sink), workers):
+        for feat in feature_batches(iter_event_sources(events, sink), sink, workers):
             store.append(feat)
             if replay is not None:
                 ready = cutter.push(feat)

@@ -11,7 +11,9 @@ number for Parquet) and reason; accepted rows are counted there too, so
 ``sink.stats`` always satisfies ``read == accepted + rejected``. Blank lines
 carry no record and are not counted. A file that cannot be read to its end
 (corrupt compression, a broken Parquet footer) costs one reject, at the line
-where reading failed, and the run goes on with the next file.
+where reading failed, and the run goes on with the next file; for Parquet the
+unit is the row group (a corrupt row group costs one reject, the next one is
+still read).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,14 @@ from .parquet_fast import fast_normalize_batch
 from .rejects import RejectSink
 from .sources import DEFAULT_MAX_LINE_BYTES, iter_lines, list_files, open_binary
 
-__all__ = ["iter_event_batches", "read_accounts", "read_events"]
+__all__ = [
+    "ParquetPart",
+    "iter_event_batches",
+    "iter_event_sources",
+    "read_accounts",
+    "read_events",
+    "read_part",
+]
 
 DEFAULT_BATCH_SIZE = 65_536
 #: A JSONL batch is also cut when its lines reach this many bytes: fewer Python
@@ -145,17 +155,47 @@ def _parquet_batch_rows(pf: pq.ParquetFile, batch_size: int) -> int:
     return int(min(batch_size, max(1024, BATCH_BYTES // per_row)))
 
 
-def _iter_parquet(
-    path: Path, sink: RejectSink, batch_size: int, fast: bool
-) -> Iterator[pa.RecordBatch]:
-    src = str(path)
-    row_no = 1
+@dataclass(frozen=True)
+class ParquetPart:
+    """One row group of a Parquet file: a unit of reading a feature worker can do itself.
+
+    Reading and normalising it in the worker (:func:`read_part`) keeps the
+    main process free for the replay and never ships raw prompts between
+    processes; rejects come back in a :class:`~.rejects.RejectBuffer`.
+    """
+
+    path: str
+    row_group: int
+    first_row: int  # 1-based number of the row group's first row in the file
+    batch_size: int = DEFAULT_BATCH_SIZE
+    fast: bool = True
+
+
+def parquet_parts(
+    path: Path, sink: RejectSink, batch_size: int = DEFAULT_BATCH_SIZE, fast: bool = True
+) -> Iterator[ParquetPart]:
+    """The row groups of one Parquet file (an unreadable footer costs one reject)."""
     try:
-        pf = pq.ParquetFile(path)
+        md = pq.ParquetFile(path).metadata
+    except _READ_ERRORS as e:
+        sink.reject(str(path), 1, f"unreadable file: {type(e).__name__}: {e}")
+        return
+    first = 1
+    for rg in range(md.num_row_groups):
+        yield ParquetPart(str(path), rg, first, batch_size, fast)
+        first += md.row_group(rg).num_rows
+
+
+def read_part(part: ParquetPart, sink: RejectSink) -> Iterator[pa.RecordBatch]:
+    """EVENT_SCHEMA batches of one row group; a read error costs one reject and ends the part."""
+    src = part.path
+    row_no = part.first_row
+    try:
+        pf = pq.ParquetFile(part.path)
         cols = [c for c in pf.schema_arrow.names if c in CONTRACT_COLUMNS]
-        rows = _parquet_batch_rows(pf, batch_size)
-        for rb in pf.iter_batches(batch_size=rows, columns=cols):
-            fast_out = fast_normalize_batch(rb) if fast else None
+        rows = _parquet_batch_rows(pf, part.batch_size)
+        for rb in pf.iter_batches(batch_size=rows, row_groups=[part.row_group], columns=cols):
+            fast_out = fast_normalize_batch(rb) if part.fast else None
             if fast_out is None:
                 out = rows_to_batch(slow_normalize_batch(rb, src, row_no, sink))
             else:
@@ -172,6 +212,22 @@ def _iter_parquet(
         sink.reject(src, row_no, f"unreadable file: {type(e).__name__}: {e}")
 
 
+def iter_event_sources(
+    path: str | os.PathLike[str],
+    rejects: RejectSink,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    fast_parquet: bool = True,
+) -> Iterator[pa.RecordBatch | ParquetPart]:
+    """Like :func:`iter_event_batches`, but Parquet row groups come out unread
+    (:class:`ParquetPart`) for a worker to read with :func:`read_part`."""
+    for f in list_files(path):
+        if f.name.lower().endswith((".parquet", ".pq")):
+            yield from parquet_parts(f, rejects, batch_size, fast_parquet)
+        else:
+            yield from _iter_jsonl(f, rejects, batch_size, max_line_bytes)
+
+
 def iter_event_batches(
     path: str | os.PathLike[str],
     rejects: RejectSink,
@@ -184,11 +240,11 @@ def iter_event_batches(
     ``fast_parquet=False`` forces the row-by-row path for Parquet (the
     reference the vectorised path is tested against).
     """
-    for f in list_files(path):
-        if f.name.lower().endswith((".parquet", ".pq")):
-            yield from _iter_parquet(f, rejects, batch_size, fast_parquet)
+    for item in iter_event_sources(path, rejects, batch_size, max_line_bytes, fast_parquet):
+        if isinstance(item, ParquetPart):
+            yield from read_part(item, rejects)
         else:
-            yield from _iter_jsonl(f, rejects, batch_size, max_line_bytes)
+            yield item
 
 
 def read_events(path: str | os.PathLike[str], rejects: RejectSink | None = None) -> pa.Table:

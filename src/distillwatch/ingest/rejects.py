@@ -78,6 +78,12 @@ class RejectSink:
             rec = {"source": source, "line": line, "reason": reason, "raw": excerpt(raw)}
             self._fh.write(orjson.dumps(rec) + b"\n")
 
+    def replay(self, buffered: RejectBuffer) -> None:
+        """Take over the counts and rejects another process gathered, in their order."""
+        self.accept(buffered.stats.accepted)
+        for source, line, reason, raw in buffered.records:
+            self.reject(source, line, reason, raw)
+
     def close(self) -> None:
         """Flush and close the rejects file (idempotent)."""
         if self._fh is not None:
@@ -94,3 +100,22 @@ class RejectSink:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class RejectBuffer(RejectSink):
+    """A sink that keeps its rejects in memory, for a worker process to hand back.
+
+    Raw input is kept only as far as :func:`excerpt` looks (``limit + 1``
+    bytes), so the excerpt the main process writes is the one it would have
+    written itself.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.records: list[tuple[str, int, str, bytes]] = []
+
+    def reject(self, source: str, line: int, reason: str, raw: bytes | str = b"") -> None:
+        self.stats.rejected += 1
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogatepass")
+        self.records.append((source, line, reason, raw[: RAW_EXCERPT_BYTES + 1]))
