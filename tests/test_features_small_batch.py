@@ -31,6 +31,7 @@ from distillwatch.features.request import (
     IPV6_PREFIX,
     TEXT_DTYPES,
     compute_features,
+    prepare_small_batch,
 )
 from distillwatch.features.text import (
     HEAD_CHARS,
@@ -375,3 +376,11 @@ def test_small_path_uses_the_cache(sim_events: pl.DataFrame, clf: TextClassifier
     assert_frame_equal(got[:200], plain)
     assert_frame_equal(got[200:], plain[:8])
     assert cache.hits > 0 and cache.misses > 0
+
+
+def test_prepare_compiles_the_patterns_up_front() -> None:
+    from distillwatch.features import hashing, request, text
+
+    prepare_small_batch()
+    for factory in (text._py_slot_rules, hashing._token_regex, request._ip_regexes):
+        assert factory.cache_info().currsize == 1

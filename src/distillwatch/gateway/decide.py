@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from distillwatch.features.classifiers import TextClassifiers
 from distillwatch.features.model_launch import ModelLaunchTracker
-from distillwatch.features.request import compute_features
+from distillwatch.features.request import compute_features, prepare_small_batch
 from distillwatch.ingest.normalize import Row, normalize_event
 from distillwatch.ingest.schema import EVENT_SCHEMA
 from distillwatch.scoring.config import Settings
@@ -78,6 +78,7 @@ class Decider:
         self.state = state
         self.launches = ModelLaunchTracker()
         self.timings = Timings()
+        prepare_small_batch()  # not on the first request
 
     def decide_batch(self, events: list[dict[str, Any]]) -> list[Online]:
         """One Online per event, in order; events off-contract get action 0 (upstream judges them)."""
