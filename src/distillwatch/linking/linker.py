@@ -53,6 +53,7 @@ from distillwatch.scoring.risk import Scorer, ScoreResult
 from distillwatch.signals.state import EntityState
 
 HOUR_MS = 3_600_000
+MAX_PENDING_CHUNKS = 8
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,10 @@ class CampaignLinker:
         self.members = empty_evidence()
         self._raw: list[dict[str, np.ndarray]] = []  # evidence arrays not yet compacted
         self._raw_rows = 0
-        self._pending = empty_evidence()  # compacted evidence not yet merged into members
+        # compacted chunks of evidence not yet merged into members: merged once, at
+        # the next rebuild (re-aggregating one growing pending table on every
+        # chunk cost a group_by over it each time)
+        self._pending: list[pl.DataFrame] = []
         self._rows_total = 0
         self._fresh: list[dict[str, np.ndarray]] = []  # evidence not yet tried for attachment
         self.camp_of_node = np.zeros(0, dtype=np.int64)
@@ -188,7 +192,9 @@ class CampaignLinker:
         self._raw_rows += len(ev["key"])
         self._rows_total += len(ev["key"])
         if self._raw_rows >= self.p.compact_rows:
-            self._pending = compact(self._raw, self._pending)
+            self._pending.append(compact(self._raw))
+            if len(self._pending) > MAX_PENDING_CHUNKS:  # bound memory on long gaps
+                self._pending = [compact([], pl.concat(self._pending))]
             self._raw, self._raw_rows = [], 0
 
     def observe(self, feat: pl.DataFrame, window_end_ms: int) -> None:
@@ -230,13 +236,11 @@ class CampaignLinker:
             self._last_rescore = now_ms
 
     def _merge(self) -> None:
-        if self._raw or self._pending.height:
-            pending = compact(self._raw, self._pending)
-            self.members = (
-                compact([], pl.concat([self.members, pending])) if self.members.height else pending
-            )
+        if self._raw or self._pending:
+            base = [f for f in (self.members, *self._pending) if f.height]
+            self.members = compact(self._raw, pl.concat(base) if base else None)
             self.members = keep_top_keys(self.members, self.p.max_keys_per_kind)
-            self._raw, self._raw_rows, self._pending = [], 0, empty_evidence()
+            self._raw, self._raw_rows, self._pending = [], 0, []
 
     def _rebuild(self, state: EntityState) -> None:
         self._merge()
