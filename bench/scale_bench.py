@@ -182,6 +182,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         f"Machine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM (shared with other work while measured). "
         f"Targets: embedded >= {TARGET_EPS:,} events/s, <= {TARGET_RSS_GIB} GiB peak RSS (process tree).",
         "",
+        "`ingest+features` includes the replay when it streamed (time-ordered input, the"
+        " simulator's case): `replay` is then only the last windows. `ingest s` is a"
+        " separate ingest-only pass.",
+        "",
         "| size | events | engine | wall s | events/s | peak RSS GiB | ingest s | ingest+features s | replay s | hindsight+write s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
