@@ -10,9 +10,9 @@ from distillwatch.bench.runner import run_bench
 
 def test_quick_bench_writes_results_and_beats_rate_limit(tmp_path: Path) -> None:
     results = run_bench(tmp_path, quick=True)
-    assert (tmp_path / "results.md").read_text().count("| distillwatch |") == 2
-    assert json.loads((tmp_path / "results.json").read_text()) == results
-    assert (tmp_path / "results.png").stat().st_size > 10_000
+    assert (tmp_path / "quality.md").read_text().count("| distillwatch |") == 2
+    assert json.loads((tmp_path / "quality.json").read_text()) == results
+    assert (tmp_path / "quality.png").stat().st_size > 10_000
     by = {(r["scenario"], r["name"]): r for r in results}
     for scenario in ("demo", "mixed"):
         ours, rl = by[(scenario, "distillwatch")], by[(scenario, "rate limit")]

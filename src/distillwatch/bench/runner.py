@@ -3,7 +3,7 @@
 For each scenario and seed: simulate, run ``detect`` (with and without
 campaign linking), run the baselines on the same events, and score all of
 them with :mod:`distillwatch.bench.metrics`. Results go to
-``results.md``/``results.json`` and a PNG plot. Tuned scenarios and held-out
+``quality.md``/``quality.json`` and ``quality.png`` (the work files under ``work/``). Tuned scenarios and held-out
 seeds are reported in separate sections: the held-out ones are never used to
 choose settings.
 """
@@ -155,9 +155,9 @@ def run_bench(
                 }
             )
         console.print(f"  ({time.perf_counter() - t0:.0f} s)")
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "results.md").write_text(markdown(results))
-    plot(results, out / "results.png")
+    (out / "quality.json").write_text(json.dumps(results, indent=2))
+    (out / "quality.md").write_text(markdown(results))
+    plot(results, out / "quality.png")
     return results
 
 
