@@ -54,6 +54,7 @@ from distillwatch.signals.state import EntityState
 
 HOUR_MS = 3_600_000
 MAX_PENDING_CHUNKS = 8
+MERGE_PARTS = 8
 
 
 @dataclass(frozen=True)
@@ -237,10 +238,20 @@ class CampaignLinker:
 
     def _merge(self) -> None:
         if self._raw or self._pending:
-            base = [f for f in (self.members, *self._pending) if f.height]
-            self.members = compact(self._raw, pl.concat(base) if base else None)
-            self.members = keep_top_keys(self.members, self.p.max_keys_per_kind)
+            frames = [f for f in (self.members, *self._pending) if f.height]
+            if self._raw:
+                frames.append(compact(self._raw))
             self._raw, self._raw_rows, self._pending = [], 0, []
+            # A node's evidence never meets another node's in compaction or in
+            # the per-(node, kind) top-k, so both run per node partition: the
+            # group_by transients are 1/MERGE_PARTS of the table (they were
+            # the replay's memory peak), the result is the same.
+            merged = []
+            for part in range(MERGE_PARTS):
+                mine = [f.filter(pl.col("node") % MERGE_PARTS == part) for f in frames]
+                m = compact([], pl.concat(mine))
+                merged.append(keep_top_keys(m, self.p.max_keys_per_kind))
+            self.members = pl.concat(merged)
 
     def _rebuild(self, state: EntityState) -> None:
         self._merge()
