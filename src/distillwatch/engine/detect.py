@@ -89,9 +89,7 @@ def _worker_features(item: Work) -> tuple[pl.DataFrame, RejectBuffer | None]:
         return compute_features(item, clf, cache), None
     buf = RejectBuffer()
     frames = [compute_features(b, clf, cache) for b in read_part(item, buf)]
-    if not frames:
-        return pl.DataFrame(schema=FEATURE_SCHEMA), buf
-    return (pl.concat(frames) if len(frames) > 1 else frames[0]), buf
+    return (pl.concat(frames) if frames else pl.DataFrame(schema=FEATURE_SCHEMA)), buf
 
 
 def feature_batches(
@@ -180,7 +178,6 @@ def detect(
                 ready = cutter.push(feat)
                 if ready is None:  # not time-ordered: replay from the store after ingest
                     replay, linker = None, None
-                    summary.streamed = False
                 else:
                     _steps(replay, ready, progress)
             if progress:

@@ -18,8 +18,8 @@ window means the input is not ordered after all; :meth:`push` then returns
 
 The windows are exactly those :meth:`FeatureStore.windows` yields for the
 same rows (same bounds, same rows, time-sorted, empty windows skipped), so
-the verdicts do not depend on which path ran; ``tests/test_ordered_replay.py``
-checks that on whole detection runs.
+the verdicts do not depend on which path ran; ``tests/test_ordered_windows.py``
+checks the windows and ``tests/test_engine.py`` whole detection runs.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ class OrderedWindows:
         self._buffer: list[pl.DataFrame] = []
         self._released = -(2**62)  # windows below this index are out
         self._max_ms = -(2**62)
-        self.rows_buffered = 0
 
     def push(self, feat: pl.DataFrame) -> list[Window] | None:
         """Add one feature frame; the windows now complete, or None if order broke."""
@@ -53,7 +52,6 @@ class OrderedWindows:
         if lo // self.window_ms < self._released:
             return None
         self._buffer.append(feat)
-        self.rows_buffered += feat.height
         self._max_ms = max(self._max_ms, hi)
         ready = (self._max_ms - self.lateness_ms) // self.window_ms
         return self._release(ready)
@@ -78,7 +76,6 @@ class OrderedWindows:
             return []
         keep = df.filter(pl.Series(~out_mask))
         self._buffer = [keep] if keep.height else []
-        self.rows_buffered = keep.height
         ready = df.filter(pl.Series(out_mask)).sort("ts", maintain_order=True)
         w = ready["ts"].dt.epoch("ms").to_numpy() // self.window_ms
         return list(split_windows(ready, w, self.window_ms))

@@ -16,7 +16,6 @@ step is the same expression or function. Both paths give identical frames.
 
 from __future__ import annotations
 
-import functools
 from functools import cache
 
 import numpy as np
@@ -354,7 +353,7 @@ def _small_batch(
     splits and hashes what they produced. As in the batch path, text features
     are computed once per distinct text (and cached).
     """
-    head = frame.select(_small_head_exprs(clf))
+    head = frame.select(_small_head_exprs())
     n = head.height
     keys = head.get_column("text_key").to_numpy()
     # distinct keys in first-seen order (np.unique's fixed cost is more than a dict's here)
@@ -413,9 +412,9 @@ def _small_batch(
     return pl.DataFrame([cols[c] for c in FEATURE_SCHEMA])
 
 
-@functools.lru_cache(maxsize=8)
-def _small_head_exprs(clf: TextClassifiers) -> list[pl.Expr]:
-    """Query 1 of the small-batch path (the classifier fixes the clipping of its text)."""
+@cache
+def _small_head_exprs() -> list[pl.Expr]:
+    """Query 1 of the small-batch path."""
     shape = [e for e in _head_exprs() if e.meta.output_name() != "ip_prefix"]
     return [
         *shape,
