@@ -2,11 +2,22 @@
 
 :class:`Replay` folds one window of feature rows at a time into account and
 end-user state, lets the campaign linker observe it, scores the entities the
-window touched and records ``first_review_ms`` / ``first_enforce_ms`` at the
-window's last event time. A decision at time t therefore uses only events at
-or before t. :meth:`Replay.hindsight` then scores every entity on its final
-state and final campaigns; it may change the final action, never the
-``first_*`` times.
+window touched and records ``first_review_ms`` / ``first_enforce_ms``.
+
+The time recorded is the earliest at which the decision was knowable:
+
+* the entity's own last event in the window, when the decision needs only
+  the entity's own events (all at or before that event) and campaign risk
+  that was known before the window's link rebuild (a campaign flagged in an
+  earlier window, or an attachment made from this entity's own evidence);
+  this is what an inline gateway does: the request that joins a known
+  campaign is itself refused;
+* otherwise the window's last event time (a campaign found or re-scored from
+  every account's events in this window).
+
+A decision at time t therefore uses only events at or before t.
+:meth:`Replay.hindsight` then scores every entity on its final state and
+final campaigns; it may change the final action, never the ``first_*`` times.
 """
 
 from __future__ import annotations
@@ -17,11 +28,12 @@ from typing import Protocol
 import numpy as np
 import polars as pl
 
+from distillwatch.engine.firsts import crossing_times, snapshot
 from distillwatch.features.model_launch import ModelLaunchTracker
 from distillwatch.ingest.schema import TIERS
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
-from distillwatch.signals.state import EntityState, entity_keys
+from distillwatch.signals.state import EntityState, StateView, entity_keys
 
 LEVELS = ("account", "end_user")
 PROFILE_COLS = ("tier", "verified", "created_ms", "reseller")
@@ -34,7 +46,7 @@ class Linker(Protocol):
 
     def refresh(self, now_ms: int, state: EntityState, scorer: Scorer) -> None: ...
 
-    def campaign_risk(self, account_ids: pl.Series) -> np.ndarray: ...
+    def campaign_risk(self, account_ids: pl.Series, early: bool = False) -> np.ndarray: ...
 
     def campaign_of(self, account_id: str) -> str | None: ...
 
@@ -95,6 +107,7 @@ class Replay:
         self.windows = 0
         self.last_ms = 0
         self.start_ms: int | None = None
+        self._refreshed = False  # the linker refreshed in the current window
 
     def _attach_profiles(self, state: EntityState, rows: np.ndarray, level: str) -> None:
         """Account-table facts for new entities.
@@ -126,40 +139,100 @@ class Replay:
         if self.start_ms is None:
             self.start_ms = int(feat["ts"].dt.epoch("ms").min())  # type: ignore[arg-type]
         self.last_ms = max(self.last_ms, decided_at)
+        self._refreshed = False
         if self.linker is not None:
             self.linker.observe(feat, window_end_ms)
             if self.windows % self.settings.score_every == 0:
                 self.linker.refresh(decided_at, self.states["account"], self.scorer)
+                self._refreshed = True
         self.windows += 1
         for level, state in self.states.items():
             keys = entity_keys(feat, level)
+            prior = snapshot(state, keys)
             before = len(state)
             touched = state.update(feat, keys)
             if len(state) > before:
                 self._attach_profiles(state, np.arange(before, len(state)), level)
+            # only entities not yet enforced have a first time left to record
+            touched = touched[np.isnan(state.cols["first_enforce_ms"][touched])]
             if len(touched) == 0:
                 continue
             view = state.view(touched)
             camp = self._campaign_risk(view.keys, level)
             res = self.scorer.score(view, camp)
-            self._record_firsts(state, touched, res.action, decided_at)
+            early, early_risk = self._early_action(view, res.action, camp, level)
+            new = self._new_firsts(state, touched, res.action)
+            ref = tuple(n & (early >= lvl) for lvl, n in enumerate(new, start=1))
+            times = [np.where(r, state.cols["last_ts"][touched], decided_at) for r in ref]
+            many = (ref[0] | ref[1]) & (self._window_counts(state, prior, touched) > 1)
+            if many.any():
+                i = np.flatnonzero(many)
+                found = crossing_times(
+                    state,
+                    prior,
+                    feat,
+                    keys,
+                    touched[i],
+                    (ref[0][i], ref[1][i]),
+                    early_risk[i],
+                    self._actions,
+                )
+                for t, f in zip(times, found, strict=True):
+                    t[i] = np.where(np.isnan(f), t[i], f)
+            for col, n, t in zip(("first_review_ms", "first_enforce_ms"), new, times, strict=True):
+                state.cols[col][touched[n]] = t[n]
 
-    def _campaign_risk(self, keys: list[str], level: str) -> np.ndarray | None:
+    def _actions(self, view: StateView, campaign_risk: np.ndarray) -> np.ndarray:
+        return self.scorer.score(view, campaign_risk).action
+
+    @staticmethod
+    def _window_counts(state: EntityState, prior: StateView, rows: np.ndarray) -> np.ndarray:
+        """Events each entity had in this window (state after minus before)."""
+        had = dict(zip(prior.keys, prior["n"].tolist(), strict=True))
+        n_before = np.array([had.get(state.keys[i], 0.0) for i in rows.tolist()])
+        return np.asarray(state.cols["n"][rows] - n_before)
+
+    def _campaign_risk(self, keys: list[str], level: str, early: bool = False) -> np.ndarray | None:
         """Risk of each entity's account's campaign (end users inherit their account's)."""
         if self.linker is None:
             return None
         accts = pl.Series("account_id", keys, dtype=pl.String)
         if level != "account":  # end-user keys are account + "\x1f" + end user
             accts = accts.str.split("\x1f").list.first()
-        return self.linker.campaign_risk(accts)
+        return self.linker.campaign_risk(accts, early=early)
+
+    def _early_action(
+        self, view: StateView, action: np.ndarray, camp: np.ndarray | None, level: str
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Action and campaign risk each entity had at its own events (module docstring).
+
+        The action equals ``action`` wherever the campaign risk used was known
+        before this window's rebuild; elsewhere the entity is re-scored with
+        the campaign risk as it was known then.
+        """
+        if camp is None:
+            return action, np.zeros(len(action))
+        if not self._refreshed:
+            return action, camp
+        before = self._campaign_risk(view.keys, level, early=True)
+        assert before is not None
+        changed = np.flatnonzero(before != camp)
+        if len(changed) == 0:
+            return action, camp
+        early = action.copy()
+        early[changed] = self._actions(view.subset(changed), before[changed])
+        return early, before
 
     @staticmethod
-    def _record_firsts(state: EntityState, rows: np.ndarray, action: np.ndarray, t: int) -> None:
-        fr, fe = state.cols["first_review_ms"], state.cols["first_enforce_ms"]
-        new_review = rows[(action >= 1) & np.isnan(fr[rows])]
-        fr[new_review] = t
-        new_enforce = rows[(action >= 2) & np.isnan(fe[rows])]
-        fe[new_enforce] = t
+    def _new_firsts(
+        state: EntityState, rows: np.ndarray, action: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows reaching review / challenge for the first time."""
+        c = state.cols
+        return (
+            (action >= 1) & np.isnan(c["first_review_ms"][rows]),
+            (action >= 2) & np.isnan(c["first_enforce_ms"][rows]),
+        )
 
     def hindsight(self) -> dict[str, Decision]:
         """Final scores of every entity on its final state and final campaigns."""

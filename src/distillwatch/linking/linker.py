@@ -121,6 +121,10 @@ class CampaignLinker:
         self.malicious = np.zeros(0, dtype=bool)
         self.detected_at: dict[str, int] = {}
         self.risk_by_account: dict[str, float] = {}
+        # risk_by_account as known before the last refresh's rebuild/rescore
+        # (attachments included): what the replay may use at an entity's own
+        # event times. _rescore replaces risk_by_account, never mutates it.
+        self._early_risk: dict[str, float] = self.risk_by_account
         self.last_result: ScoreResult | None = None
         self.n_requests = np.zeros(0)
         self.first_seen = np.zeros(0)
@@ -222,6 +226,7 @@ class CampaignLinker:
         self._last_now = max(self._last_now, now_ms)
         if self._attach():
             self._reasons = None
+        self._early_risk = self.risk_by_account
         changed = final
         new_rows = self._rows_total - self._rows_at_rebuild
         grown = new_rows > 0 and new_rows >= self.p.growth * self._rows_at_rebuild
@@ -399,9 +404,13 @@ class CampaignLinker:
         return self._scorer.reasons(self.last_result, c)
 
     # ---- queries ----------------------------------------------------------------
-    def campaign_risk(self, account_ids: pl.Series) -> np.ndarray:
-        """Risk of each account's campaign when that campaign is malicious, else 0."""
-        get = self.risk_by_account.get
+    def campaign_risk(self, account_ids: pl.Series, early: bool = False) -> np.ndarray:
+        """Risk of each account's campaign when that campaign is malicious, else 0.
+
+        ``early``: as known before the last refresh's rebuild and re-score
+        (after its attachments), i.e. without this window's other accounts.
+        """
+        get = (self._early_risk if early else self.risk_by_account).get
         return np.array([get(a, 0.0) for a in account_ids.to_list()], dtype=np.float64)
 
     def campaign_of(self, account_id: str) -> str | None:

@@ -77,6 +77,10 @@ class StateView:
     def distinct(self, name: str) -> np.ndarray:
         return sketch.estimate(self.cols[f"hll_{name}"])
 
+    def subset(self, idx: np.ndarray) -> StateView:
+        """The view's rows ``idx`` (positions in this view)."""
+        return StateView({k: v[idx] for k, v in self.cols.items()}, [self.keys[i] for i in idx])
+
 
 class EntityState:
     """Growing table of per-entity aggregates, updated by micro-batch."""
