@@ -30,6 +30,7 @@ import yaml
 from distillwatch.features.classifiers import HEADS, TextClassifiers
 from distillwatch.gateway.decide import Decider
 from distillwatch.gateway.local import free_port
+from distillwatch.gateway.shapes import request_event
 from distillwatch.gateway.statestore import MemoryState
 from distillwatch.scoring.config import Settings
 from distillwatch.signals import ALL_SIGNALS
@@ -164,37 +165,99 @@ async def closed_loop(url: str, concurrency: int, seconds: float, n_keys: int) -
         return done / (time.perf_counter() - t0)
 
 
-def scoring_alone(n: int, n_keys: int) -> dict[str, Any]:
+STAGES = ("normalize", "features", "fold", "score")
+
+
+def decider_event(i: int, n_keys: int, ts: float, distinct_texts: bool) -> dict[str, Any]:
+    """The contract event the gateway builds for request ``i`` (shapes.request_event)."""
+    b = body(i)
+    if distinct_texts:  # every prompt new: no text is ever seen twice
+        b["messages"][1]["content"] = (
+            f"Explain step by step how to solve problem {i} about graphs with {i % 13} nodes."
+        )
+    return request_event(
+        b,
+        "/v1/chat/completions",
+        f"acct_{i % n_keys}",
+        f"key_{i % n_keys}",
+        ts + i * 0.002,
+        f"dw_{i:010d}",
+        f"10.0.{i % 7}.{i % 250}",
+        "python-httpx/0.28",
+    )
+
+
+def scoring_alone(n: int, n_keys: int, distinct_texts: bool = True) -> dict[str, Any]:
+    """Decider one-row latency over ``n`` requests (after 200 warm-up ones): total and per stage."""
     clf, _ = classifier()
     d = Decider(Settings.load(), clf, MemoryState())
     ts = time.time()
-    lat = []
+    tm = d.timings
+    lat: list[float] = []
+    stages: dict[str, list[float]] = {k: [] for k in STAGES}
+    cpu = 0.0
     for i in range(n + 200):
-        ev = {
-            "ts": ts + i * 0.002,
-            "account_id": f"acct_{i % n_keys}",
-            "request": body(i),
-            "model": "m1",
-        }
-        ev["request"] = {
-            "messages": body(i)["messages"],
-            "params": {"max_tokens": 512, "temperature": 0.2},
-        }
+        ev = decider_event(i, n_keys, ts, distinct_texts)
+        before = [getattr(tm, k) for k in STAGES]
+        c = time.process_time()
         t = time.perf_counter()
         d.decide_batch([ev])
+        dt = time.perf_counter() - t
+        dc = time.process_time() - c
         if i >= 200:
-            lat.append((time.perf_counter() - t) * 1000)
+            lat.append(dt * 1000)
+            cpu += dc
+            for k, b0 in zip(STAGES, before, strict=True):
+                stages[k].append((getattr(tm, k) - b0) * 1000)
     a = np.array(lat)
-    tm = d.timings
-    per = {
-        k: 1000 * getattr(tm, k) / tm.batches for k in ("normalize", "features", "fold", "score")
-    }
     return {
         "n": n,
+        "accounts": n_keys,
+        "distinct_texts": distinct_texts,
         "p50_ms": float(np.percentile(a, 50)),
         "p99_ms": float(np.percentile(a, 99)),
-        "stages_mean_ms": per,
+        "cpu_ms_per_request": 1000 * cpu / n,
+        "stages_mean_ms": {k: float(np.mean(v)) for k, v in stages.items()},
+        "stages_p50_ms": {k: float(np.percentile(v, 50)) for k, v in stages.items()},
+        "stages_p99_ms": {k: float(np.percentile(v, 99)) for k, v in stages.items()},
     }
+
+
+def decider_table(runs: list[dict[str, Any]]) -> str:
+    rows = [
+        "| texts | stage | p50 ms | p99 ms | mean ms |",
+        "|---|---|---|---|---|",
+    ]
+    for r in runs:
+        texts = "all distinct" if r["distinct_texts"] else "97 recurring"
+        for k in STAGES:
+            rows.append(
+                f"| {texts} | {k} | {r['stages_p50_ms'][k]:.3f} | {r['stages_p99_ms'][k]:.3f} "
+                f"| {r['stages_mean_ms'][k]:.3f} |"
+            )
+        rows.append(
+            f"| {texts} | **total** | **{r['p50_ms']:.3f}** | **{r['p99_ms']:.3f}** | "
+            f"CPU {r['cpu_ms_per_request']:.3f} ms/request |"
+        )
+    return "\n".join(rows)
+
+
+def decider_only(n: int, n_keys: int, out: Path | None) -> None:
+    """``--decider-only``: the online decision alone, per stage, both text mixes."""
+    runs = [scoring_alone(n, n_keys, True), scoring_alone(n, n_keys, False)]
+    md = f"""# Online decision alone (Decider, batch of one)
+
+`python bench/gateway_bench.py --decider-only --requests {n} --keys {n_keys}` on {os.cpu_count()} CPUs
+(load average {os.getloadavg()[0]:.1f}). {n} requests after 200 warm-up ones, round-robin over
+{n_keys} accounts, in-process state; classifier: {classifier()[1]}.
+
+{decider_table(runs)}
+"""
+    print(md)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "gateway_decider.json").write_text(json.dumps(runs, indent=2))
+        (out / "gateway_decider.md").write_text(md)
 
 
 def main() -> None:
@@ -203,7 +266,17 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--keys", type=int, default=200)
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument(
+        "--decider-only",
+        action="store_true",
+        help="only the online decision, per stage (writes gateway_decider.md/json)",
+    )
+    ap.add_argument("--requests", type=int, default=2000, help="with --decider-only")
+    ap.add_argument("--no-write", action="store_true", help="with --decider-only: print only")
     args = ap.parse_args()
+    if args.decider_only:
+        decider_only(args.requests, args.keys, None if args.no_write else Path(args.out))
+        return
     tmp = Path(tempfile.mkdtemp())
     up_port, gw_port = free_port(), free_port()
     cfgp = tmp / "gw.yaml"
