@@ -35,6 +35,7 @@ from distillwatch.features.hashing import (
     hashed_ngrams,
     hashed_ngrams_one,
     linear_scores_from_parts,
+    parts_from_flat,
     parts_from_unigrams,
     unigram_hash_expr,
 )
@@ -169,6 +170,11 @@ class TextClassifiers:
     def score_unigrams(self, lists: pl.Series) -> TextScores:
         """Scores from the column :meth:`unigram_expr` computed."""
         n, parts = parts_from_unigrams(lists)
+        return self._scores(linear_scores_from_parts(n, parts, self._weights, self._bias))
+
+    def score_unigram_hashes(self, flat: np.ndarray, lens: np.ndarray) -> TextScores:
+        """:meth:`score_unigrams` from the flat unigram hashes and each row's count."""
+        n, parts = parts_from_flat(flat, lens)
         return self._scores(linear_scores_from_parts(n, parts, self._weights, self._bias))
 
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:

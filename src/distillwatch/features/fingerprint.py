@@ -51,6 +51,13 @@ def permutations(num_perm: int = NUM_PERM, seed: int = SEED) -> tuple[np.ndarray
     return np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)
 
 
+# seed of the token hashes shingles are built from
+SHINGLE_SEED = 11
+# Up to this many (shingle x permutation) values the signatures take one
+# matrix pass instead of a loop over the permutations (same values).
+_MATRIX_MAX = 1 << 15
+
+
 def shingle_hashes(tokens: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Flat shingle hashes and per-row offsets for a list[str] Series.
 
@@ -62,20 +69,31 @@ def shingle_hashes(tokens: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         arr = arr.combine_chunks()
     offsets = np.asarray(arr.offsets, dtype=np.int64)
     offsets = offsets - offsets[0]
-    flat = pl.Series(arr.flatten()).hash(seed=11).to_numpy().astype(np.uint64, copy=False)
+    flat = pl.Series(arr.flatten()).hash(seed=SHINGLE_SEED).to_numpy()
+    return shingles_from_token_hashes(flat.astype(np.uint64, copy=False), offsets), offsets
+
+
+def shingles_from_token_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Flat shingle hashes from the flat token hashes (``SHINGLE_SEED``) of rows at ``offsets``."""
     nxt = np.empty_like(flat)
     if flat.size:
         nxt[:-1] = flat[1:]
         ends = offsets[1:][np.diff(offsets) > 0] - 1
         nxt[ends] = U64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
-        sh = flat ^ (nxt * U64(0x100000001B3))
-    return sh, offsets
+        sh: np.ndarray = flat ^ (nxt * U64(0x100000001B3))
+    return sh
 
 
 def minhash_signatures(tokens: pl.Series, num_perm: int = NUM_PERM) -> np.ndarray:
     """MinHash signatures, shape (n_rows, num_perm) uint64; empty rows all-max."""
-    sh, offsets = shingle_hashes(tokens)
+    return signatures_from_shingles(*shingle_hashes(tokens), num_perm)
+
+
+def signatures_from_shingles(
+    sh: np.ndarray, offsets: np.ndarray, num_perm: int = NUM_PERM
+) -> np.ndarray:
+    """:func:`minhash_signatures` from flat shingle hashes and per-row offsets."""
     n = len(offsets) - 1
     sig = np.full((n, num_perm), _EMPTY, dtype=np.uint64)
     if sh.size == 0:
@@ -86,6 +104,10 @@ def minhash_signatures(tokens: pl.Series, num_perm: int = NUM_PERM) -> np.ndarra
     nonempty = lens > 0
     starts = offsets[:-1][nonempty]
     with np.errstate(over="ignore"):
+        if sh.size * num_perm <= _MATRIX_MAX:  # small batches: all permutations at once
+            phv = mixed[:, None] * a[None, :] + b[None, :]
+            sig[nonempty] = np.minimum.reduceat(phv, starts, axis=0)
+            return sig
         for k in range(num_perm):
             phv = mixed * a[k] + b[k]
             sig[nonempty, k] = np.minimum.reduceat(phv, starts)
@@ -96,13 +118,12 @@ def band_keys(sig: np.ndarray, num_bands: int = NUM_BANDS) -> np.ndarray:
     """LSH band keys, shape (n_rows, num_bands) uint64; 0 marks an empty prompt."""
     n, k = sig.shape
     r = k // num_bands
-    keys = np.zeros((n, num_bands), dtype=np.uint64)
+    # all bands at once: band j folds its r signature values into j + 1
+    rows = sig[:, : num_bands * r].reshape(n, num_bands, r)
+    keys = np.tile(np.arange(1, num_bands + 1, dtype=np.uint64), (n, 1))
     with np.errstate(over="ignore"):
-        for j in range(num_bands):
-            acc = np.full(n, U64(j + 1), dtype=np.uint64)
-            for i in range(r):
-                acc = fmix64(acc * U64(31) ^ sig[:, j * r + i])
-            keys[:, j] = acc
+        for i in range(r):
+            keys = fmix64(keys * U64(31) ^ rows[:, :, i])
     empty = sig[:, 0] == _EMPTY
     keys[empty] = 0
     keys[keys == 0] = 1  # keep 0 reserved for "no text"

@@ -21,7 +21,7 @@ import pyarrow as pa
 from scipy import sparse
 
 from distillwatch.features.fingerprint import fmix64
-from distillwatch.features.text import PyRegex
+from distillwatch.features.text import PyRegex, lowercase_list
 
 TOKEN_PATTERN = r"\w\w+"
 HASH_SEED = 17
@@ -40,17 +40,8 @@ def unigram_text_expr(text: pl.Expr) -> pl.Expr:
 
 
 def unigram_text_list(texts: Sequence[str | None]) -> list[str]:
-    """Stage 1 for a few texts: ASCII ones lower-cased by Python (the same
-    mapping as Polars'), any others in one Polars query (beyond ASCII the two
-    follow different Unicode versions)."""
-    out = ["" if t is None else t.lower() if t.isascii() else "" for t in texts]
-    rest = [i for i, t in enumerate(texts) if t is not None and not t.isascii()]
-    if rest:
-        frame = pl.DataFrame({"t": [texts[i] for i in rest]}, schema={"t": pl.String})
-        done = frame.select(unigram_text_expr(pl.col("t"))).to_series().to_list()
-        for i, t in zip(rest, done, strict=True):
-            out[i] = t
-    return out
+    """Stage 1 for a few texts (:func:`~distillwatch.features.text.lowercase_list`)."""
+    return lowercase_list(texts)
 
 
 def unigram_tokens_py(text: str) -> list[str]:
@@ -77,12 +68,19 @@ def parts_from_unigrams(lists: pl.Series) -> tuple[int, list[tuple[np.ndarray, n
     arr = lists.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    n = len(arr)
     offsets = np.asarray(arr.offsets, dtype=np.int64)
-    lens = np.diff(offsets)
-    if int(lens.sum()) == 0:
+    if int(offsets[-1] - offsets[0]) == 0:
+        return len(arr), []
+    return parts_from_flat(np.asarray(arr.flatten(), dtype=np.uint64), np.diff(offsets))
+
+
+def parts_from_flat(
+    uni: np.ndarray, lens: np.ndarray
+) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """:func:`parts_from_unigrams` from the flat unigram hashes and the rows' list lengths."""
+    n = len(lens)
+    if len(uni) == 0:
         return n, []
-    uni = np.asarray(arr.flatten(), dtype=np.uint64)
     row_of = np.repeat(np.arange(n, dtype=np.int64), lens)
     pair = np.flatnonzero(row_of[:-1] == row_of[1:])
     with np.errstate(over="ignore"):
@@ -130,6 +128,9 @@ def linear_scores(
 # build: the gateway's one-row batches); above it one sparse-times-dense
 # product does all heads in a single pass (~2x faster on 20k-text batches).
 CSR_MIN_GRAMS = 4096
+# Up to this many, ``np.add.at`` adds the weight rows of all heads at once
+# (one call instead of one bincount per head: the gateway's fixed cost).
+ADD_AT_MAX_GRAMS = 512
 
 
 def linear_scores_from_parts(
@@ -138,9 +139,10 @@ def linear_scores_from_parts(
     """Scores from :func:`parts_from_unigrams` output.
 
     Every gram occurrence adds its weight once (so repeats count) and the
-    row sum is scaled by 1/sqrt(grams in the row). Both strategies add the
-    same float64 weights in the same order (row by row, occurrence by
-    occurrence, unigrams then bigrams), so they give bit-identical scores;
+    row sum is scaled by 1/sqrt(grams in the row). All three strategies add
+    the same float64 weights in the same order (row by row, occurrence by
+    occurrence, unigrams then bigrams, each part summed from zero before it
+    is added to the total), so they give bit-identical scores;
     ``weights`` is best passed C-contiguous float64 (as
     :class:`~distillwatch.features.classifiers.TextClassifiers` keeps it).
     """
@@ -159,6 +161,10 @@ def linear_scores_from_parts(
             ones = np.ones(len(cols), dtype=np.float64)
             x = sparse.csr_matrix((ones, cols, indptr), shape=(n, n_features))
             sums += x @ w64
+        elif grams <= ADD_AT_MAX_GRAMS:  # a few texts: every head in one unbuffered pass
+            part = np.zeros((n, k), dtype=np.float64)
+            np.add.at(part, rows, w64[cols])
+            sums += part
         else:
             for j in range(k):
                 sums[:, j] += np.bincount(rows, weights=w64[cols, j], minlength=n)

@@ -16,30 +16,43 @@ step is the same expression or function. Both paths give identical frames.
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
 from distillwatch.features.cache import TextFeatureCache
-from distillwatch.features.classifiers import TextClassifiers
-from distillwatch.features.fingerprint import NUM_BANDS, band_keys, minhash_signatures
-from distillwatch.features.hashing import (
-    unigram_list_hash_expr,
-    unigram_text_list,
-    unigram_tokens_py,
+from distillwatch.features.classifiers import TextClassifiers, TextScores
+from distillwatch.features.fingerprint import (
+    NUM_BANDS,
+    SHINGLE_SEED,
+    band_keys,
+    minhash_signatures,
+    shingles_from_token_hashes,
+    signatures_from_shingles,
 )
+from distillwatch.features.hashing import HASH_SEED, unigram_tokens_py
 from distillwatch.features.text import (
+    HASH64_SEED,
     PyRegex,
     clip_str,
     hash64_expr,
+    is_blank,
+    lowercase_list,
+    polars_whitespace,
     slot_rules_list,
     slot_rules_py,
     template_expr,
-    template_fold_expr,
     tokens_expr,
+    tokens_py,
 )
+from distillwatch.ingest.normalize import Row
+from distillwatch.ingest.schema import EVENT_SCHEMA
 
 LONG_MAX_TOKENS = 4000
 # Batches up to this many rows take the small-batch path (same output, see
@@ -100,11 +113,16 @@ def _text_side_exprs() -> list[pl.Expr]:
     ]
 
 
+# text_key: hash of system and prompt (null as empty) joined by TEXT_KEY_SEP
+TEXT_KEY_SEP = "\x1e"
+TEXT_KEY_SEED = 3
+
+
 @cache
 def _keyed_exprs() -> list[pl.Expr]:
     text = [pl.col("system").fill_null(""), pl.col("prompt").fill_null("")]
     return [
-        pl.concat_str(text, separator="\x1e").hash(seed=3).alias("text_key"),
+        pl.concat_str(text, separator=TEXT_KEY_SEP).hash(seed=TEXT_KEY_SEED).alias("text_key"),
         pl.col("system"),
         pl.col("prompt"),
     ]
@@ -154,10 +172,21 @@ def _text_columns(
     clf: TextClassifiers,
 ) -> dict[str, np.ndarray]:
     """TEXT_DTYPES columns from template tokens, keys, empty flags and unigram hash lists."""
-    sig = minhash_signatures(tokens)
+    return _text_dict(
+        minhash_signatures(tokens), template_key, sys_key, empty, clf.score_unigrams(grams)
+    )
+
+
+def _text_dict(
+    sig: np.ndarray,
+    template_key: np.ndarray,
+    sys_key: np.ndarray,
+    empty: np.ndarray,
+    scores: TextScores,
+) -> dict[str, np.ndarray]:
+    """TEXT_DTYPES columns from MinHash signatures, keys, empty flags and classifier scores."""
     bands = band_keys(sig)
     bands[empty] = 0
-    scores = clf.score_unigrams(grams)
     cols: dict[str, np.ndarray] = {
         "template_key": template_key,
         "sys_key": sys_key,
@@ -296,11 +325,13 @@ def _request_shape() -> list[pl.Expr]:
             | (pl.col("reasoning_chars").fill_null(0) > 0)
         ).alias("reasoning_harvest"),
         out_tokens.fill_null(0).cast(pl.Int32).alias("output_tokens"),
-        hash64_expr(pl.col("ip")).alias("ip_key"),
+        *(hash64_expr(pl.col(src)).alias(name) for name, src in HASHED_COLUMNS.items()),
         _ip_prefix().alias("ip_prefix"),
-        hash64_expr(pl.col("user_agent")).alias("ua_key"),
-        hash64_expr(pl.col("end_user_id")).alias("eu_key"),
     ]
+
+
+# request-shape columns that are the hash64 of one event column
+HASHED_COLUMNS = {"ip_key": "ip", "ua_key": "user_agent", "eu_key": "end_user_id"}
 
 
 def compute_features(
@@ -308,13 +339,16 @@ def compute_features(
     clf: TextClassifiers | None = None,
     cache: TextFeatureCache | None = None,
     small_batch_max: int = SMALL_BATCH_MAX,
+    memo: SmallBatchMemo | None = None,
 ) -> pl.DataFrame:
     """The feature frame of a batch of normalised events (same row order).
 
     Batches of at most ``small_batch_max`` rows (the gateway's micro-batches)
     take :func:`_small_batch`: the same definitions, with the regex steps run
     by Python's ``re`` (compiled once) instead of Polars (compiled on every
-    call). The output is identical either way (tests force each path).
+    call), and the Polars steps' results remembered in ``memo`` (if given)
+    for inputs seen before. The output is identical either way (tests force
+    each path).
     """
     n = events.height if isinstance(events, pl.DataFrame) else events.num_rows
     if n == 0:
@@ -322,7 +356,7 @@ def compute_features(
     clf = clf or TextClassifiers.load()
     if n <= small_batch_max:
         # the Arrow C interface import: a third of from_arrow's cost, same frame
-        return _small_batch(pl.DataFrame(events), clf, cache)
+        return _small_batch(pl.DataFrame(events), clf, cache, memo)
     frame = events if isinstance(events, pl.DataFrame) else pl.from_arrow(events)
     assert isinstance(frame, pl.DataFrame)
     head = frame.select(_head_exprs())  # request shape (final types) + text keys, one query
@@ -334,29 +368,258 @@ def compute_features(
 
 def prepare_small_batch() -> None:
     """Compile the small-batch path's patterns now rather than on the first
-    small batch (~0.1-0.3 s once: the Unicode class tables come from Polars)."""
+    small batch (~0.3-0.6 s once: the Unicode tables come from Polars)."""
     slot_rules_py("")
     unigram_tokens_py("")
     _ip_regexes()
+    polars_whitespace()
+    _shape_exprs()
 
 
-def _small_batch(
-    frame: pl.DataFrame, clf: TextClassifiers, cache: TextFeatureCache | None
-) -> pl.DataFrame:
-    """compute_features for a few rows: two Polars queries around the Python regex steps.
+# --- the small-batch path ------------------------------------------------------
+#
+# Polars' fixed cost per query (planning, threads: 0.1-1 ms on a slow core)
+# is what a micro-batch of one pays, far more than the work. So the small
+# path runs each step where it is cheapest for a few rows, always on the same
+# definitions:
+# * the regex steps with Python's ``re`` on the same patterns (text.PyRegex);
+# * lower-casing, whitespace splitting and blank tests in Python where it is
+#   provably the same (ASCII lower-casing; Polars' whitespace set read off
+#   Polars), in Polars otherwise (text.lowercase_list, tokens_py, is_blank);
+# * every string hash (text key, template, tokens, grams, system, IP, user
+#   agent, end user) by Polars in one query over just the strings not hashed
+#   before (SmallBatchMemo.hashes);
+# * the other request-shape columns by their own expressions, remembered per
+#   distinct input values (SmallBatchMemo.shape): parameters and turn counts
+#   repeat, so after warm-up most requests run no Polars query for them.
+# Tests check frame equality with the batch path on hostile inputs.
 
-    Query 1 is the batch path's head (request shape, text key) plus the
-    regex-free text columns (system key, empty flag, lower-cased IP). Python
-    clips the texts (:func:`clip_str`, :meth:`TextClassifiers.texts`), lower-
-    cases the classifier's (Polars beyond ASCII), and applies the slot rules,
-    the classifier tokeniser and the IP prefix patterns; query 2 folds case,
-    splits and hashes what they produced. As in the batch path, text features
-    are computed once per distinct text (and cached).
+EVENT_FRAME_SCHEMA = pl.DataFrame(pa.RecordBatch.from_pylist([], schema=EVENT_SCHEMA)).schema
+_EVENT_INDEX = {name: i for i, name in enumerate(EVENT_SCHEMA.names)}
+# identity columns: the events' own (cast to FEATURE_SCHEMA)
+PASSTHROUGH = ("ts", "account_id", "end_user_id", "model")
+_NUMPY_TYPES: dict[pl.DataType, np.dtype] = {
+    pl.Boolean(): np.dtype(np.bool_),
+    pl.Float32(): np.dtype(np.float32),
+    pl.Int8(): np.dtype(np.int8),
+    pl.Int32(): np.dtype(np.int32),
+    pl.UInt64(): np.dtype(np.uint64),
+}
+
+
+class SmallBatchMemo:
+    """Results of the small-batch path's Polars steps for inputs seen before.
+
+    Exact: a remembered value is reused only for the same input values (and
+    column types) it was computed from, and every step it stands for is a
+    pure row-wise function. Bounded: a table reaching ``capacity`` entries is
+    emptied. One per long-lived caller (the gateway's Decider).
     """
-    head = frame.select(_small_head_exprs())
-    n = head.height
-    keys = head.get_column("text_key").to_numpy()
-    # distinct keys in first-seen order (np.unique's fixed cost is more than a dict's here)
+
+    def __init__(self, capacity: int = 1 << 17) -> None:
+        self.capacity = capacity
+        self.hashes: dict[int, dict[str, int]] = {}
+        self.shape: dict[tuple[str, tuple[pl.DataType, ...]], dict[tuple[Any, ...], Any]] = {}
+        self.queries = 0  # Polars queries run for misses (for tests and benchmarks)
+
+
+class _Hasher:
+    """Collects the strings a small batch needs hashed (per seed), hashes the
+    unknown ones in one Polars query, and answers from the memo for the rest."""
+
+    def __init__(self, memo: SmallBatchMemo) -> None:
+        self.memo = memo
+        self.got: dict[int, dict[str, int]] = {}
+        self.todo: dict[int, dict[str, None]] = {}
+
+    def want(self, seed: int, texts: Iterable[str | None]) -> None:
+        known = self.memo.hashes.setdefault(seed, {})
+        got = self.got.setdefault(seed, {})
+        todo = self.todo.setdefault(seed, {})
+        for t in texts:
+            if t is None or t in got:
+                continue
+            h = known.get(t)
+            if h is None:
+                todo[t] = None
+            else:
+                got[t] = h
+
+    def resolve(self) -> None:
+        todo = {seed: list(t) for seed, t in self.todo.items() if t}
+        self.todo = {}
+        if not todo:
+            return
+        m = max(map(len, todo.values()))
+        frame = pl.DataFrame(
+            [
+                pl.Series(f"s{seed}", [*t, *[None] * (m - len(t))], pl.String)
+                for seed, t in todo.items()
+            ]
+        )
+        out = frame.select_seq([pl.col(f"s{seed}").hash(seed=seed) for seed in todo])
+        self.memo.queries += 1
+        for seed, texts in todo.items():
+            hashes = out.get_column(f"s{seed}").to_list()[: len(texts)]
+            known = self.memo.hashes[seed]
+            if len(known) + len(texts) > self.memo.capacity:
+                known.clear()
+            known.update(zip(texts, hashes, strict=True))
+            self.got[seed].update(zip(texts, hashes, strict=True))
+
+    def hash(self, seed: int, text: str) -> int:
+        return self.got[seed][text]
+
+    def hash64(self, text: str | None) -> int:
+        """:func:`hash64_expr` of one value."""
+        return 0 if text is None else self.got[HASH64_SEED][text]
+
+
+@cache
+def _shape_exprs() -> tuple[tuple[str, pl.Expr, tuple[str, ...]], ...]:
+    """The request-shape columns other than hashes and identity: (name, final
+    expression, event columns it reads), from the expressions themselves."""
+    other = {*PASSTHROUGH, *HASHED_COLUMNS, "ip_prefix", "text_key", "system", "prompt"}
+    out = []
+    for e in _head_exprs():
+        name = e.meta.output_name()
+        if name not in other:
+            out.append((name, e, tuple(dict.fromkeys(e.meta.root_names()))))
+    for c in PASSTHROUGH:  # passed through unchanged
+        assert EVENT_FRAME_SCHEMA[c] == FEATURE_SCHEMA[c]
+    return tuple(out)
+
+
+def _key(v: Any) -> Any:
+    """Memo key of one value: itself, except that -0.0 (== 0.0) casts differently."""
+    if type(v) is float and v == 0.0 and math.copysign(1.0, v) < 0:
+        return ("-0.0",)
+    return v
+
+
+class _Source:
+    """The small path's view of a batch: column values as Python lists, the
+    Polars types they have, and a frame of chosen columns for Polars steps."""
+
+    def __init__(
+        self,
+        n: int,
+        values: Callable[[str], list[Any]],
+        dtypes: Mapping[str, pl.DataType],
+        frame: Callable[[list[str]], pl.DataFrame],
+    ) -> None:
+        self.n = n
+        self._values = values
+        self.dtypes = dtypes
+        self.frame = frame
+        self._cols: dict[str, list[Any]] = {}
+
+    def __getitem__(self, name: str) -> list[Any]:
+        col = self._cols.get(name)
+        if col is None:
+            col = self._cols[name] = self._values(name)
+        return col
+
+
+def _frame_source(frame: pl.DataFrame) -> _Source:
+    return _Source(
+        frame.height,
+        lambda c: frame.get_column(c).to_list(),
+        frame.schema,
+        lambda cols: frame.select(cols),
+    )
+
+
+def _rows_source(rows: Sequence[Row]) -> _Source:
+    def values(c: str) -> list[Any]:
+        i = _EVENT_INDEX[c]
+        return [r[i] for r in rows]
+
+    def frame(cols: list[str]) -> pl.DataFrame:
+        # the columns events_frame(rows) would have (a test checks)
+        return pl.DataFrame([pl.Series(c, values(c), EVENT_FRAME_SCHEMA[c]) for c in cols])
+
+    return _Source(len(rows), values, EVENT_FRAME_SCHEMA, frame)
+
+
+def _shape_columns(src: _Source, memo: SmallBatchMemo) -> dict[str, list[Any]]:
+    """Request-shape columns other than hashes and identity, from the memo where it can."""
+    out: dict[str, list[Any]] = {}
+    missing: list[tuple[str, pl.Expr, dict[tuple[Any, ...], Any], list[tuple[Any, ...]]]] = []
+    for name, e, roots in _shape_exprs():
+        table = memo.shape.setdefault((name, tuple(src.dtypes[r] for r in roots)), {})
+        keys = [tuple(map(_key, vals)) for vals in zip(*(src[r] for r in roots), strict=True)]
+        got = [table.get(k, _MISSING) for k in keys]
+        if _MISSING in got:
+            missing.append((name, e, table, keys))
+        else:
+            out[name] = got
+    if missing:
+        names = {m[0] for m in missing}
+        needed = list(
+            dict.fromkeys(r for name, _, rs in _shape_exprs() if name in names for r in rs)
+        )
+        res = src.frame(needed).select_seq([m[1] for m in missing])
+        memo.queries += 1
+        for name, _, table, keys in missing:
+            vals = res.get_column(name).to_list()
+            if len(table) + len(keys) > memo.capacity:
+                table.clear()
+            table.update(zip(keys, vals, strict=True))
+            out[name] = vals
+    return out
+
+
+_MISSING = object()
+
+
+class _TextWork:
+    """Per-text work of the small path for chosen rows: template, its tokens,
+    the classifier's tokens (hashes requested from the hasher)."""
+
+    def __init__(self, src: _Source, rows: list[int], clf: TextClassifiers, h: _Hasher) -> None:
+        systems, prompts = src["system"], src["prompt"]
+        self.rows = rows
+        clipped = [clip_str(prompts[i]) for i in rows]
+        self.templates = lowercase_list(slot_rules_list(clipped))
+        self.tokens = [tokens_py(t) for t in self.templates]
+        texts = lowercase_list(clf.texts([systems[i] for i in rows], [prompts[i] for i in rows]))
+        self.grams = [unigram_tokens_py(t) for t in texts]
+        h.want(HASH64_SEED, self.templates)
+        h.want(SHINGLE_SEED, itertools.chain.from_iterable(self.tokens))
+        h.want(HASH_SEED, itertools.chain.from_iterable(self.grams))
+
+
+def _small_columns(
+    src: _Source, clf: TextClassifiers, cache: TextFeatureCache | None, memo: SmallBatchMemo
+) -> dict[str, np.ndarray]:
+    """Every FEATURE_SCHEMA column but the identity ones, as NumPy arrays."""
+    n = src.n
+    h = _Hasher(memo)
+    systems, prompts = src["system"], src["prompt"]
+    strings = [f"{s or ''}{TEXT_KEY_SEP}{p or ''}" for s, p in zip(systems, prompts, strict=True)]
+    known = memo.hashes.get(TEXT_KEY_SEED, {})
+    h.want(TEXT_KEY_SEED, strings)
+    h.want(HASH64_SEED, systems)
+    for src_col in HASHED_COLUMNS.values():
+        h.want(HASH64_SEED, src[src_col])
+    ips = src["ip"]
+    prefixes = [_ip_prefix_py(a, b) for a, b in zip(ips, lowercase_list(ips), strict=True)]
+    h.want(HASH64_SEED, prefixes)
+    # text work, before the text keys are known, for each new text (all texts
+    # without a cache): then one query hashes everything
+    first_of: dict[str, int] = {}
+    for i, t in enumerate(strings):
+        first_of.setdefault(t, i)
+    ahead = [i for t, i in first_of.items() if cache is None or t not in known]
+    work: dict[int, tuple[_TextWork, int]] = {}
+    if ahead:
+        ahead_work = _TextWork(src, ahead, clf, h)
+        work.update((i, (ahead_work, j)) for j, i in enumerate(ahead))
+    shape = _shape_columns(src, memo)
+    h.resolve()
+    # distinct text keys in first-seen order (the batch path's np.unique picks the same rows)
+    keys = np.array([h.hash(TEXT_KEY_SEED, t) for t in strings], dtype=np.uint64)
     slot: dict[int, int] = {}
     first_rows: list[int] = []
     where: list[int] = []
@@ -371,69 +634,97 @@ def _small_batch(
     hit: np.ndarray | None = None
     cached: dict[str, np.ndarray] = {}
     if cache is None:
-        todo = first
+        todo = first_rows
     else:
         hit, cached = cache.lookup(uniq)
-        todo = first[~hit]
-    rows = todo.tolist()
-    k = len(rows)
-    systems = head.get_column("system").to_list()
-    prompts = head.get_column("prompt").to_list()
-    ips = head.get_column("ip").to_list()
-    ips_lower = head.get_column("ip_lower").to_list()
-    clipped = [clip_str(prompts[i]) for i in rows]
-    texts = unigram_text_list(clf.texts([systems[i] for i in rows], [prompts[i] for i in rows]))
-    pad: list[None] = [None] * (n - k)  # text columns hold k rows; the IP prefix n
-    tail = pl.DataFrame(
-        [
-            pl.Series("template", [*slot_rules_list(clipped), *pad], pl.String),
-            pl.Series("grams", [*map(unigram_tokens_py, texts), *pad], pl.List(pl.String)),
-            pl.Series(
-                "ip_prefix",
-                [_ip_prefix_py(a, b) for a, b in zip(ips, ips_lower, strict=True)],
-                pl.String,
-            ),
-        ]
-    ).select(_small_tail_exprs())
-    fresh = None
-    if k:
-        fresh = _text_columns(
-            tail.get_column("tokens").head(k),
-            tail.get_column("template_key").head(k).to_numpy(),
-            head.get_column("sys_key").to_numpy()[todo],
-            head.get_column("empty").to_numpy()[todo],
-            tail.get_column("grams").head(k),
-            clf,
-        )
-    cols = {c: head.get_column(c) for c in _SHAPE_COLUMNS if c != "ip_prefix"}
-    cols["ip_prefix"] = tail.get_column("ip_prefix")
-    for c, v in _scatter(uniq, inverse, hit, cached, fresh, cache).items():
-        cols[c] = pl.Series(c, v)
-    return pl.DataFrame([cols[c] for c in FEATURE_SCHEMA])
+        todo = first[~hit].tolist()
+    late = [i for i in todo if i not in work]  # known text, no longer cached
+    if late:
+        late_work = _TextWork(src, late, clf, h)
+        work.update((i, (late_work, j)) for j, i in enumerate(late))
+        h.resolve()
+    fresh = _fresh_text(todo, work, systems, prompts, h, clf) if todo else None
+    out: dict[str, np.ndarray] = {}
+    for name, vals in shape.items():
+        out[name] = np.array(vals, dtype=_NUMPY_TYPES[FEATURE_SCHEMA[name]])
+    for name, col in HASHED_COLUMNS.items():
+        out[name] = np.array([h.hash64(v) for v in src[col]], dtype=np.uint64)
+    out["ip_prefix"] = np.array([h.hash64(v) for v in prefixes], dtype=np.uint64)
+    out.update(_scatter(uniq, inverse, hit, cached, fresh, cache))
+    assert len(out["text_key"]) == n
+    return out
 
 
-@cache
-def _small_head_exprs() -> list[pl.Expr]:
-    """Query 1 of the small-batch path."""
-    shape = [e for e in _head_exprs() if e.meta.output_name() != "ip_prefix"]
-    return [
-        *shape,
-        *_text_side_exprs(),
-        pl.col("ip"),
-        _ip_lower().alias("ip_lower"),
-    ]
+def _fresh_text(
+    rows: list[int],
+    work: dict[int, tuple[_TextWork, int]],
+    systems: list[str | None],
+    prompts: list[str | None],
+    h: _Hasher,
+    clf: TextClassifiers,
+) -> dict[str, np.ndarray]:
+    """TEXT_DTYPES columns of ``rows`` from their text work (hashes resolved)."""
+    tok_hashes: list[int] = []
+    tok_lens: list[int] = []
+    gram_hashes: list[int] = []
+    gram_lens: list[int] = []
+    template_key: list[int] = []
+    for i in rows:
+        w, j = work[i]
+        template_key.append(h.hash(HASH64_SEED, w.templates[j]))
+        tokens, grams = w.tokens[j], w.grams[j]
+        tok_hashes.extend([h.hash(SHINGLE_SEED, t) for t in tokens])
+        tok_lens.append(len(tokens))
+        gram_hashes.extend([h.hash(HASH_SEED, g) for g in grams])
+        gram_lens.append(len(grams))
+    tok = np.array(tok_hashes, dtype=np.uint64)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(tok_lens, out=offsets[1:])
+    sig = signatures_from_shingles(shingles_from_token_hashes(tok, offsets), offsets)
+    scores = clf.score_unigram_hashes(
+        np.array(gram_hashes, dtype=np.uint64), np.array(gram_lens, dtype=np.int64)
+    )
+    sys_key = np.array([h.hash64(systems[i]) for i in rows], dtype=np.uint64)
+    empty = np.array([is_blank(prompts[i]) for i in rows], dtype=bool)
+    return _text_dict(sig, np.array(template_key, dtype=np.uint64), sys_key, empty, scores)
 
 
-@cache
-def _small_tail_exprs() -> list[pl.Expr]:
-    """Query 2 of the small-batch path, over what the Python regex steps produced."""
-    template = template_fold_expr(pl.col("template"))
-    return [
-        tokens_expr(template).alias("tokens"),
-        hash64_expr(template).alias("template_key"),
-        unigram_list_hash_expr(pl.col("grams")).alias("grams"),
-        _final_expr(hash64_expr(pl.col("ip_prefix")), "ip_prefix"),
-    ]
+def _small_batch(
+    frame: pl.DataFrame,
+    clf: TextClassifiers,
+    cache: TextFeatureCache | None,
+    memo: SmallBatchMemo | None,
+) -> pl.DataFrame:
+    """compute_features for a few rows (see the notes above)."""
+    cols = _small_columns(_frame_source(frame), clf, cache, memo or SmallBatchMemo())
+    series = []
+    for c, t in FEATURE_SCHEMA.items():
+        if c in PASSTHROUGH:
+            s = frame.get_column(c)
+            series.append(s if s.dtype == t else s.cast(t))
+        else:
+            series.append(pl.Series(c, cols[c]))
+    return pl.DataFrame(series)
+
+
+def feature_columns(
+    rows: Sequence[Row],
+    clf: TextClassifiers,
+    cache: TextFeatureCache | None = None,
+    memo: SmallBatchMemo | None = None,
+) -> dict[str, np.ndarray]:
+    """The small-batch path on normalised rows, as NumPy columns, no frame built.
+
+    Column for column what ``compute_features(events_frame(rows)).to_numpy()``
+    gives (``ts`` as datetime64[ms], strings as object arrays); meant for the
+    gateway's micro-batches (a test checks the equality).
+    """
+    src = _rows_source(rows)
+    out = _small_columns(src, clf, cache, memo or SmallBatchMemo())
+    out["ts"] = np.array(src["ts"], dtype=np.int64).astype("datetime64[ms]")
+    for c in PASSTHROUGH[1:]:
+        out[c] = np.array(src[c], dtype=object)
+    return {c: out[c] for c in FEATURE_SCHEMA}
 
 
 _SHAPE_COLUMNS = (

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -106,13 +107,57 @@ def tokens_expr(template: pl.Expr) -> pl.Expr:
     return flat.str.strip_chars().str.split(" ").list.head(MAX_TOKENS)
 
 
+HASH64_SEED = 7
+
+
 def hash64_expr(col: pl.Expr) -> pl.Expr:
     """Stable 64-bit hash of a string column (null -> 0).
 
     Polars' hash is stable for a given Polars version and seed; fingerprints
     that leave the process (intel, shared indicators) use :func:`stable_hash`.
     """
-    return pl.when(col.is_null()).then(pl.lit(0, pl.UInt64)).otherwise(col.hash(seed=7))
+    return pl.when(col.is_null()).then(pl.lit(0, pl.UInt64)).otherwise(col.hash(seed=HASH64_SEED))
+
+
+# --- Python equivalents for a few texts ---------------------------------------
+#
+# The small-batch path (features.request) runs these on Python strings; tests
+# check each against the expression it stands for, on hostile Unicode.
+
+
+def lowercase_list(texts: Sequence[str | None]) -> list[str]:
+    """``fill_null("").str.to_lowercase()`` for a few texts: ASCII ones lower-cased by
+    Python (the same mapping as Polars'), any others in one Polars query (beyond
+    ASCII the two follow different Unicode versions)."""
+    out = ["" if t is None else t.lower() if t.isascii() else "" for t in texts]
+    rest = [i for i, t in enumerate(texts) if t is not None and not t.isascii()]
+    if rest:
+        frame = pl.DataFrame({"t": [texts[i] for i in rest]}, schema={"t": pl.String})
+        done = frame.select(pl.col("t").str.to_lowercase()).to_series().to_list()
+        for i, t in zip(rest, done, strict=True):
+            out[i] = t
+    return out
+
+
+@functools.cache
+def polars_whitespace() -> str:
+    """The characters ``str.strip_chars()`` strips, read off the installed Polars
+    (Rust's ``char::is_whitespace``; Python's ``str.strip()`` also strips U+001C..U+001F)."""
+    cps = np.r_[np.arange(0xD800), np.arange(0xE000, 0x110000)].astype("<u4")
+    every = pl.Series(list(cps.tobytes().decode("utf-32-le")), dtype=pl.String)
+    gone = every.str.strip_chars().str.len_chars().to_numpy() == 0
+    return "".join(every.filter(pl.Series(gone)).to_list())
+
+
+def is_blank(text: str | None) -> bool:
+    """``fill_null("").str.strip_chars().str.len_chars() == 0`` of one text."""
+    return not text or not text.strip(polars_whitespace())
+
+
+def tokens_py(template: str) -> list[str]:
+    """:func:`tokens_expr` of one template."""
+    flat = template.replace("\n", " ").replace("\t", " ")
+    return flat.strip(polars_whitespace()).split(" ")[:MAX_TOKENS]
 
 
 def template_frame(prompts: pl.Series) -> pl.DataFrame:
