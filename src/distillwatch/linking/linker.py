@@ -76,6 +76,19 @@ class LinkParams:
     max_keys_per_kind: int = 48
 
 
+def link_params(settings: Settings) -> LinkParams:
+    """LinkParams from the ``linking`` section of the settings (defaults elsewhere)."""
+    cfg = settings.linking
+    graph = {k: cfg[k] for k in ("band", "min_weight", "max_df", "resolution") if k in cfg}
+    ms = {"sync": "sync_ms", "signup_bucket": "signup_bucket_ms", "rebuild_every":
+          "rebuild_every_ms", "max_rebuild_gap": "max_rebuild_gap_ms",
+          "rescore_every": "rescore_every_ms"}  # fmt: skip
+    rest: dict[str, Any] = {ms.get(k, k): v for k, v in cfg.items() if k not in graph}
+    ints = {"band", "max_df", "min_members", "max_keys_per_kind", *ms.values()}
+    g = GraphParams(**{k: int(v) if k in ints else v for k, v in graph.items()})  # type: ignore[arg-type]
+    return LinkParams(graph=g, **{k: int(v) if k in ints else v for k, v in rest.items()})
+
+
 def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
     """Per (node, kind), the ``k`` keys carried by the most requests (ties: lower key)."""
     if members.height == 0:
@@ -101,7 +114,7 @@ class CampaignLinker:
         params: LinkParams | None = None,
     ) -> None:
         self.settings = settings
-        self.p = params or LinkParams()
+        self.p = params or link_params(settings)
         self.facts = AccountFacts.build(accounts, self.p.signup_bucket_ms)
         self.node_of: dict[str, int] = {}
         self.node_ids: list[str] = []

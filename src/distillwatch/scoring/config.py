@@ -7,7 +7,7 @@ passed with ``--config`` overrides any subset of it (deep merge).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class Settings:
     lateness_ms: int
     min_end_users: int
     source: str
+    # campaign-linking settings, parsed and checked (see _linking); the linker
+    # turns them into its LinkParams
+    linking: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
@@ -105,4 +108,44 @@ class Settings:
             lateness_ms=parse_duration(raw["replay"].get("lateness", "10m")),
             min_end_users=int(raw.get("subaccounts", {}).get("min_end_users", 20)),
             source=source,
+            linking=_linking(raw.get("linking") or {}, source),
         )
+
+
+# linking.<key>: kind of value (durations become milliseconds)
+LINKING_KEYS = {
+    "sync": "duration",
+    "signup_bucket": "duration",
+    "min_members": "int",
+    "growth": "float",
+    "rebuild_every": "duration",
+    "max_rebuild_gap": "duration",
+    "rescore_every": "duration",
+    "max_keys_per_kind": "int",
+    "band": "int",
+    "min_weight": "float",
+    "max_df": "int",
+    "resolution": "float",
+}
+
+
+def _linking(raw: dict[str, Any], source: str) -> dict[str, float]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: linking: must be a mapping")
+    out: dict[str, float] = {}
+    for key, value in raw.items():
+        kind = LINKING_KEYS.get(key)
+        if kind is None:
+            raise ConfigError(f"{source}: linking.{key}: unknown setting ({', '.join(LINKING_KEYS)})")
+        try:
+            if kind == "duration":
+                out[key] = float(parse_duration(value))
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"not a number: {value!r}")
+            else:
+                out[key] = float(int(value) if kind == "int" else value)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: linking.{key}: {e}") from e
+        if out[key] < 0:
+            raise ConfigError(f"{source}: linking.{key}: must not be negative")
+    return out
