@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from distillwatch.features.columns import Features, column, height
+
 DAY_MS = 86_400_000
 
 
@@ -25,15 +27,18 @@ class ModelLaunchTracker:
         self.first_seen: dict[str, int] = {}
         self.start_ms: int | None = None
 
-    def flags(self, feat: pl.DataFrame) -> np.ndarray:
+    def flags(self, feat: Features) -> np.ndarray:
         """Boolean per row: is the row's model within its launch window?"""
-        n = feat.height
+        n = height(feat)
         if n == 0:
             return np.zeros(0, dtype=bool)
-        ts = feat.get_column("ts").to_numpy().astype("datetime64[ms]").astype(np.int64)
+        ts = column(feat, "ts").astype("datetime64[ms]").astype(np.int64)
         if self.start_ms is None:
             self.start_ms = int(ts.min())
-        models = feat.get_column("model").fill_null("").to_numpy()
+        if isinstance(feat, pl.DataFrame):
+            models = feat.get_column("model").fill_null("").to_numpy()
+        else:
+            models = np.array(["" if m is None else m for m in feat["model"]], dtype=object)
         uniq = set(models.tolist()) if n < 64 else set(np.unique(models).tolist())
         for m in uniq - self.first_seen.keys():
             self.first_seen[m] = int(ts[models == m].min())

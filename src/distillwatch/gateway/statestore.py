@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from distillwatch.features.columns import Features
 from distillwatch.signals.state import EntityState, StateView
 
 CAS_SCRIPT = """
@@ -38,9 +39,28 @@ class StateUnavailable(RuntimeError):
     """The shared state store could not be reached."""
 
 
-def _first_seen(keys: pl.Series) -> list[str]:
+Keys = pl.Series | list[str]
+
+
+def _key_list(keys: Keys) -> list[str]:
+    return keys.to_list() if isinstance(keys, pl.Series) else keys
+
+
+def _first_seen(keys: Keys) -> list[str]:
     """Distinct keys in first-seen order (``unique(maintain_order=True)`` without a query)."""
-    return list(dict.fromkeys(keys.to_list()))
+    return list(dict.fromkeys(_key_list(keys)))
+
+
+def _rows_of(feat: Features, keys: Keys, accounts: list[str]) -> tuple[Features, Keys]:
+    """The batch rows whose key is one of ``accounts``."""
+    wanted = set(accounts)
+    mask = np.array([k in wanted for k in _key_list(keys)], dtype=bool)
+    if isinstance(feat, pl.DataFrame):
+        m = pl.Series(mask)
+        return feat.filter(m), (
+            keys.filter(m) if isinstance(keys, pl.Series) else [k for k in keys if k in wanted]
+        )
+    return {c: v[mask] for c, v in feat.items()}, [k for k in _key_list(keys) if k in wanted]
 
 
 def _view_of(state: EntityState, keys: list[str]) -> StateView:
@@ -53,7 +73,7 @@ class MemoryState:
     def __init__(self) -> None:
         self.state = EntityState()
 
-    def fold(self, feat: pl.DataFrame, keys: pl.Series) -> StateView:
+    def fold(self, feat: Features, keys: Keys) -> StateView:
         """Fold the batch in; view of its accounts in first-seen order."""
         self.state.update(feat, keys)
         return _view_of(self.state, _first_seen(keys))
@@ -102,13 +122,13 @@ class RedisState:
         self.cas = self.client.register_script(CAS_SCRIPT)
         self.conflicts = 0
 
-    def fold(self, feat: pl.DataFrame, keys: pl.Series) -> StateView:
+    def fold(self, feat: Features, keys: Keys) -> StateView:
         try:
             return self._fold(feat, keys)
         except self._errors as e:
             raise StateUnavailable(str(e)) from e
 
-    def _fold(self, feat: pl.DataFrame, keys: pl.Series) -> StateView:
+    def _fold(self, feat: Features, keys: Keys) -> StateView:
         order = _first_seen(keys)
         done: dict[str, tuple[EntityState, int]] = {}
         todo = order
@@ -126,8 +146,8 @@ class RedisState:
 
     def _attempt(
         self,
-        feat: pl.DataFrame,
-        keys: pl.Series,
+        feat: Features,
+        keys: Keys,
         accounts: list[str],
         done: dict[str, tuple[EntityState, int]],
     ) -> list[str]:
@@ -143,11 +163,11 @@ class RedisState:
             versions.append(version or b"0")
             if blob is not None:
                 self.codec.decode_into(blob, scratch, int(row))
-        if len(accounts) == len(set(keys.to_list())):
+        if len(accounts) == len(set(_key_list(keys))):
             scratch.update(feat, keys)
         else:
-            mask = keys.is_in(accounts)
-            scratch.update(feat.filter(mask), keys.filter(mask))
+            part, part_keys = _rows_of(feat, keys, accounts)
+            scratch.update(part, part_keys)
         pipe = self.client.pipeline(transaction=False)
         for name, version, row in zip(names, versions, rows, strict=True):
             self.cas(

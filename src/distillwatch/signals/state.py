@@ -14,12 +14,14 @@ The same class backs the gateway's in-memory state (batches of one);
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
 from distillwatch.features.classifiers import CAPABILITIES
+from distillwatch.features.columns import Features, column
 from distillwatch.signals import sketch
 
 # boolean/float feature columns summed per entity: state column <- feature column
@@ -142,14 +144,14 @@ class EntityState:
             self.cols[f"hll_{s}"] = resize(old.get(f"hll_{s}"), (capacity, sketch.M), np.uint8)
         self._cap = capacity
 
-    def rows_for(self, keys: pl.Series | list[str | None]) -> np.ndarray:
+    def rows_for(self, keys: pl.Series | Sequence[str | None]) -> np.ndarray:
         """Row index per key (-1 for a null key), creating rows for new keys."""
         arr = keys.to_list() if isinstance(keys, pl.Series) else keys
         get = self.index.get
         out = np.fromiter((get(k, -1) for k in arr), dtype=np.int64, count=len(arr))  # type: ignore[arg-type]
         missing = np.flatnonzero(out < 0)
         if len(missing):
-            for i in missing:
+            for i in missing.tolist():
                 k = arr[i]
                 if k is None:
                     continue
@@ -163,10 +165,11 @@ class EntityState:
                 self._grow(max(len(self.keys), 2 * self._cap))
         return out
 
-    def update(self, feat: pl.DataFrame, keys: pl.Series | list[str | None]) -> np.ndarray:
+    def update(self, feat: Features, keys: pl.Series | Sequence[str | None]) -> np.ndarray:
         """Fold a batch of feature rows into the state; returns the touched rows.
 
-        Rows whose key is null (e.g. no end user) are skipped. Columns are
+        Rows whose key is null (e.g. no end user) are skipped. ``feat`` is a
+        feature frame or its NumPy columns (see features.columns). Columns are
         taken out of Polars once and everything else is NumPy, so a batch of
         one costs little more than its fixed overhead.
         """
@@ -177,7 +180,7 @@ class EntityState:
         sel = None if keep.all() else np.flatnonzero(keep)
 
         def col(name: str) -> np.ndarray:
-            a = feat.get_column(name).to_numpy()
+            a = column(feat, name)
             return a if sel is None else a[sel]
 
         if sel is not None:
