@@ -11,6 +11,8 @@ near exact through linear counting.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from distillwatch.features.fingerprint import fmix64
@@ -42,6 +44,25 @@ def update(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:
     idx, rank = register_updates(hashes[keep])
     flat = registers.reshape(-1)
     np.maximum.at(flat, rows[keep].astype(np.int64) * M + idx, rank)
+
+
+def update_many(
+    registers: Sequence[np.ndarray], rows: np.ndarray, hashes: Sequence[np.ndarray]
+) -> None:
+    """``update(registers[j], rows, hashes[j])`` for every j, mixing all the
+    hashes in one :func:`register_updates` pass (it is element-wise)."""
+    n = len(rows)
+    flat_hashes = np.concatenate(hashes).astype(np.uint64, copy=False)
+    nonzero = flat_hashes != 0
+    if not nonzero.any():
+        return
+    idx, rank = register_updates(flat_hashes)  # zero hashes too: dropped below
+    base = rows.astype(np.int64) * M
+    for j, reg in enumerate(registers):
+        part = slice(j * n, (j + 1) * n)
+        keep = nonzero[part]
+        if keep.any():
+            np.maximum.at(reg.reshape(-1), base[keep] + idx[part][keep], rank[part][keep])
 
 
 def estimate(registers: np.ndarray) -> np.ndarray:

@@ -204,8 +204,9 @@ class EntityState:
         np.add.at(c["cap"], (rows_s, cap), 1.0)
         np.add.at(c["hours"], (rows_s, (ts_s // 3_600_000) % 24), 1.0)
         self._update_time(touched, starts, counts, rows_s, ts_s)
-        for name, src in SKETCHES.items():
-            sketch.update(c[f"hll_{name}"], rows, col(src))
+        sketch.update_many(
+            [c[f"hll_{name}"] for name in SKETCHES], rows, [col(src) for src in SKETCHES.values()]
+        )
         return touched
 
     def _update_time(
