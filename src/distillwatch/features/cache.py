@@ -46,15 +46,19 @@ class TextFeatureCache:
             oslot = np.full(len(ks), -1, dtype=np.int64)
         hit = (yslot >= 0) | (oslot >= 0)
         out: dict[str, np.ndarray] = {}
-        in_young = yslot[hit] >= 0
+        n_hit = int(hit.sum())
+        yslot_hit = yslot[hit]
+        in_young = yslot_hit >= 0
+        from_young = yslot_hit[in_young]
+        from_old = oslot[hit][~in_young] if old is not None else None
         for c, t in self.dtypes.items():
-            col = np.empty(int(hit.sum()), dtype=t)
-            col[in_young] = young.cols[c][yslot[hit][in_young]]
+            col = np.empty(n_hit, dtype=t)
+            col[in_young] = young.cols[c][from_young]
             if old is not None:
-                col[~in_young] = old.cols[c][oslot[hit][~in_young]]
+                col[~in_young] = old.cols[c][from_old]
             out[c] = col
-        self.hits += int(hit.sum())
-        self.misses += int((~hit).sum())
+        self.hits += n_hit
+        self.misses += len(ks) - n_hit
         return hit, out
 
     def insert(self, keys: np.ndarray, cols: dict[str, np.ndarray]) -> None:

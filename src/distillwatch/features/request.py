@@ -233,13 +233,19 @@ def _scatter(
         cols = fresh
     else:
         miss = np.flatnonzero(~hit)
-        cols = {}
-        for c, t in TEXT_DTYPES.items():
-            col = np.empty(len(uniq), dtype=t)
-            col[hit] = cached[c]
-            if fresh is not None:
-                col[miss] = fresh[c]
-            cols[c] = col
+        if len(miss) == 0:  # all cached (the columns lookup made, in order)
+            cols = cached
+        elif len(miss) == len(uniq):  # none cached
+            assert fresh is not None
+            cols = fresh
+        else:
+            cols = {}
+            for c, t in TEXT_DTYPES.items():
+                col = np.empty(len(uniq), dtype=t)
+                col[hit] = cached[c]
+                if fresh is not None:
+                    col[miss] = fresh[c]
+                cols[c] = col
         if fresh is not None and cache is not None:
             cache.insert(uniq[miss], fresh)
     out = {"text_key": uniq[inverse]}
@@ -419,7 +425,7 @@ class SmallBatchMemo:
     def __init__(self, capacity: int = 1 << 17) -> None:
         self.capacity = capacity
         self.hashes: dict[int, dict[str, int]] = {}
-        self.shape: dict[tuple[str, tuple[pl.DataType, ...]], dict[tuple[Any, ...], Any]] = {}
+        self.shape: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.queries = 0  # Polars queries run for misses (for tests and benchmarks)
 
 
@@ -450,17 +456,15 @@ class _Hasher:
         self.todo = {}
         if not todo:
             return
-        m = max(map(len, todo.values()))
-        frame = pl.DataFrame(
-            [
-                pl.Series(f"s{seed}", [*t, *[None] * (m - len(t))], pl.String)
-                for seed, t in todo.items()
-            ]
-        )
-        out = frame.select_seq([pl.col(f"s{seed}").hash(seed=seed) for seed in todo])
+        # one column of every string, hashed with every seed wanted: building
+        # one Series costs more than hashing a few dozen strings
+        strings = list(dict.fromkeys(itertools.chain.from_iterable(todo.values())))
+        at = {t: i for i, t in enumerate(strings)}
+        out = pl.Series("s", strings, pl.String).to_frame().select_seq(_hash_exprs(tuple(todo)))
         self.memo.queries += 1
         for seed, texts in todo.items():
-            hashes = out.get_column(f"s{seed}").to_list()[: len(texts)]
+            column = out.get_column(f"h{seed}").to_list()
+            hashes = [column[at[t]] for t in texts]
             known = self.memo.hashes[seed]
             if len(known) + len(texts) > self.memo.capacity:
                 known.clear()
@@ -476,18 +480,20 @@ class _Hasher:
 
 
 @cache
-def _shape_exprs() -> tuple[tuple[str, pl.Expr, tuple[str, ...]], ...]:
-    """The request-shape columns other than hashes and identity: (name, final
-    expression, event columns it reads), from the expressions themselves."""
+def _hash_exprs(seeds: tuple[int, ...]) -> list[pl.Expr]:
+    return [pl.col("s").hash(seed=seed).alias(f"h{seed}") for seed in seeds]
+
+
+@cache
+def _shape_exprs() -> tuple[tuple[str, ...], list[pl.Expr], tuple[str, ...]]:
+    """The request-shape columns other than hashes and identity: their names,
+    final expressions and the event columns they read (from the expressions)."""
     other = {*PASSTHROUGH, *HASHED_COLUMNS, "ip_prefix", "text_key", "system", "prompt"}
-    out = []
-    for e in _head_exprs():
-        name = e.meta.output_name()
-        if name not in other:
-            out.append((name, e, tuple(dict.fromkeys(e.meta.root_names()))))
+    exprs = [e for e in _head_exprs() if e.meta.output_name() not in other]
+    roots = dict.fromkeys(r for e in exprs for r in e.meta.root_names())
     for c in PASSTHROUGH:  # passed through unchanged
         assert EVENT_FRAME_SCHEMA[c] == FEATURE_SCHEMA[c]
-    return tuple(out)
+    return tuple(e.meta.output_name() for e in exprs), exprs, tuple(roots)
 
 
 def _key(v: Any) -> Any:
@@ -505,14 +511,16 @@ class _Source:
         self,
         n: int,
         values: Callable[[str], list[Any]],
-        dtypes: Mapping[str, pl.DataType],
+        shape_types: str,
         frame: Callable[[list[str]], pl.DataFrame],
     ) -> None:
         self.n = n
         self._values = values
-        self.dtypes = dtypes
         self.frame = frame
         self._cols: dict[str, list[Any]] = {}
+        # the types of the columns the shape expressions read, as one string
+        # (the shape memo's table key: the same values cast alike)
+        self.shape_types = shape_types
 
     def __getitem__(self, name: str) -> list[Any]:
         col = self._cols.get(name)
@@ -521,11 +529,20 @@ class _Source:
         return col
 
 
+def _shape_types(schema: Mapping[str, pl.DataType]) -> str:
+    return repr([schema[r] for r in _shape_exprs()[2]])
+
+
+@cache
+def _event_shape_types() -> str:
+    return _shape_types(EVENT_FRAME_SCHEMA)
+
+
 def _frame_source(frame: pl.DataFrame) -> _Source:
     return _Source(
         frame.height,
         lambda c: frame.get_column(c).to_list(),
-        frame.schema,
+        _shape_types(frame.schema),
         lambda cols: frame.select(cols),
     )
 
@@ -539,38 +556,30 @@ def _rows_source(rows: Sequence[Row]) -> _Source:
         # the columns events_frame(rows) would have (a test checks)
         return pl.DataFrame([pl.Series(c, values(c), EVENT_FRAME_SCHEMA[c]) for c in cols])
 
-    return _Source(len(rows), values, EVENT_FRAME_SCHEMA, frame)
+    return _Source(len(rows), values, _event_shape_types(), frame)
 
 
 def _shape_columns(src: _Source, memo: SmallBatchMemo) -> dict[str, list[Any]]:
-    """Request-shape columns other than hashes and identity, from the memo where it can."""
-    out: dict[str, list[Any]] = {}
-    missing: list[tuple[str, pl.Expr, dict[tuple[Any, ...], Any], list[tuple[Any, ...]]]] = []
-    for name, e, roots in _shape_exprs():
-        table = memo.shape.setdefault((name, tuple(src.dtypes[r] for r in roots)), {})
-        keys = [tuple(map(_key, vals)) for vals in zip(*(src[r] for r in roots), strict=True)]
-        got = [table.get(k, _MISSING) for k in keys]
-        if _MISSING in got:
-            missing.append((name, e, table, keys))
-        else:
-            out[name] = got
-    if missing:
-        names = {m[0] for m in missing}
-        needed = list(
-            dict.fromkeys(r for name, _, rs in _shape_exprs() if name in names for r in rs)
-        )
-        res = src.frame(needed).select_seq([m[1] for m in missing])
+    """Request-shape columns other than hashes and identity, from the memo where it can.
+
+    The memo maps the values of every column these expressions read (one
+    key per row) to all their results, so a hit costs one lookup.
+    """
+    names, exprs, roots = _shape_exprs()
+    table = memo.shape.setdefault(src.shape_types, {})
+    keys = list(zip(*(src[r] for r in roots), strict=True))
+    if any(type(v) is float for k in keys for v in k):
+        keys = [tuple(map(_key, k)) for k in keys]
+    found = [table.get(k) for k in keys]
+    got: list[tuple[Any, ...]] = [v for v in found if v is not None]
+    if len(got) < len(keys):
+        res = src.frame(list(roots)).select_seq(exprs)
         memo.queries += 1
-        for name, _, table, keys in missing:
-            vals = res.get_column(name).to_list()
-            if len(table) + len(keys) > memo.capacity:
-                table.clear()
-            table.update(zip(keys, vals, strict=True))
-            out[name] = vals
-    return out
-
-
-_MISSING = object()
+        got = list(zip(*(res.get_column(c).to_list() for c in names), strict=True))
+        if len(table) + len(keys) > memo.capacity:
+            table.clear()
+        table.update(zip(keys, got, strict=True))
+    return {c: list(vals) for c, vals in zip(names, zip(*got, strict=True), strict=True)}
 
 
 class _TextWork:
