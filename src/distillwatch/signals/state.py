@@ -189,7 +189,13 @@ class EntityState:
         ts = col("ts").astype("datetime64[ms]").astype(np.int64)
         order = np.lexsort((ts, rows))
         rows_s, ts_s = rows[order], ts[order]
-        touched, starts, counts = np.unique(rows_s, return_index=True, return_counts=True)
+        # np.unique(rows_s, return_index=True, return_counts=True) of the sorted rows
+        first = np.empty(len(rows_s), dtype=bool)
+        first[:1] = True
+        np.not_equal(rows_s[1:], rows_s[:-1], out=first[1:])
+        starts = np.flatnonzero(first)
+        touched = rows_s[starts]
+        counts = np.diff(np.append(starts, len(rows_s)))
         c["n"][touched] += counts
         for name, src in SUMS.items():
             vals = col(src).astype(np.float64)[order]
@@ -235,15 +241,15 @@ class EntityState:
         c["last_ts"][touched] = np.maximum(c["last_ts"][touched], ts_s[ends])
         # active days and busiest day: (entity, day) groups of the sorted batch
         day = ts_s // MS_PER_DAY
-        new_group = np.r_[True, (np.diff(day) != 0) | (np.diff(rows_s) != 0)]
+        new_group = np.concatenate(([True], (np.diff(day) != 0) | (np.diff(rows_s) != 0)))
         g_start = np.flatnonzero(new_group)
         g_rows, g_day = rows_s[g_start], day[g_start]
-        g_cnt = np.diff(np.r_[g_start, len(day)]).astype(np.float64)
+        g_cnt = np.diff(np.append(g_start, len(day))).astype(np.float64)
         carried = np.where(g_day == c["last_day"][g_rows], c["day_count"][g_rows], 0.0)
         g_total = g_cnt + carried
-        row_first = np.r_[True, np.diff(g_rows) != 0]
+        row_first = np.concatenate(([True], np.diff(g_rows) != 0))
         r_start = np.flatnonzero(row_first)
-        r_end = np.r_[r_start[1:], len(g_rows)] - 1
+        r_end = np.append(r_start[1:], len(g_rows)) - 1
         c["max_day_count"][touched] = np.maximum(
             c["max_day_count"][touched], np.maximum.reduceat(g_total, r_start)
         )
