@@ -36,7 +36,7 @@ from distillwatch.ingest.schema import EVENT_SCHEMA
 from test_features_small_batch import BIG, IPS, PIECES, batches, texts
 from test_gateway_events_frame import ROW
 
-MEMO = SmallBatchMemo(capacity=300)  # small: tables are emptied now and then
+MEMO = SmallBatchMemo(capacity=300, max_chars=20_000)  # small: tables are emptied now and then
 CACHE = TextFeatureCache(TEXT_DTYPES, capacity=40)
 NAMES = EVENT_SCHEMA.names
 SYSTEM = NAMES.index("system")

@@ -418,13 +418,17 @@ class SmallBatchMemo:
 
     Exact: a remembered value is reused only for the same input values (and
     column types) it was computed from, and every step it stands for is a
-    pure row-wise function. Bounded: a table reaching ``capacity`` entries is
-    emptied. One per long-lived caller (the gateway's Decider).
+    pure row-wise function. Bounded: a table reaching ``capacity`` entries,
+    or a string table holding ``max_chars`` characters of keys, is emptied
+    (whole prompts are keys of the text-key table). One per long-lived caller
+    (the gateway's Decider).
     """
 
-    def __init__(self, capacity: int = 1 << 17) -> None:
+    def __init__(self, capacity: int = 1 << 17, max_chars: int = 1 << 23) -> None:
         self.capacity = capacity
+        self.max_chars = max_chars
         self.hashes: dict[int, dict[str, int]] = {}
+        self.chars: dict[int, int] = {}  # characters held per string table
         self.shape: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.queries = 0  # Polars queries run for misses (for tests and benchmarks)
 
@@ -466,8 +470,11 @@ class _Hasher:
             column = out.get_column(f"h{seed}").to_list()
             hashes = [column[at[t]] for t in texts]
             known = self.memo.hashes[seed]
-            if len(known) + len(texts) > self.memo.capacity:
+            chars = self.memo.chars.get(seed, 0) + sum(map(len, texts))
+            if len(known) + len(texts) > self.memo.capacity or chars > self.memo.max_chars:
                 known.clear()
+                chars = sum(map(len, texts))
+            self.memo.chars[seed] = chars
             known.update(zip(texts, hashes, strict=True))
             self.got[seed].update(zip(texts, hashes, strict=True))
 
