@@ -44,7 +44,13 @@ class Linker(Protocol):
 
     def observe(self, feat: pl.DataFrame, window_end_ms: int) -> None: ...
 
-    def refresh(self, now_ms: int, state: EntityState, scorer: Scorer) -> None: ...
+    def refresh(
+        self,
+        now_ms: int,
+        state: EntityState,
+        scorer: Scorer,
+        end_users: EntityState | None = None,
+    ) -> None: ...
 
     def campaign_risk(self, account_ids: pl.Series, early: bool = False) -> np.ndarray: ...
 
@@ -143,7 +149,7 @@ class Replay:
         if self.linker is not None:
             self.linker.observe(feat, window_end_ms)
             if self.windows % self.settings.score_every == 0:
-                self.linker.refresh(decided_at, self.states["account"], self.scorer)
+                self.linker.refresh(decided_at, *self._link_states())
                 self._refreshed = True
         self.windows += 1
         for level, state in self.states.items():
@@ -192,14 +198,20 @@ class Replay:
         n_before = np.array([had.get(state.keys[i], 0.0) for i in rows.tolist()])
         return np.asarray(state.cols["n"][rows] - n_before)
 
+    def _link_states(self) -> tuple[EntityState, Scorer, EntityState]:
+        return self.states["account"], self.scorer, self.states["end_user"]
+
     def _campaign_risk(self, keys: list[str], level: str, early: bool = False) -> np.ndarray | None:
-        """Risk of each entity's account's campaign (end users inherit their account's)."""
+        """Risk of each entity's campaign: its own (an end user of a reseller can be a
+        campaign member) or its account's, whichever is higher."""
         if self.linker is None:
             return None
-        accts = pl.Series("account_id", keys, dtype=pl.String)
+        ids = pl.Series("account_id", keys, dtype=pl.String)
+        risk = self.linker.campaign_risk(ids, early=early)
         if level != "account":  # end-user keys are account + "\x1f" + end user
-            accts = accts.str.split("\x1f").list.first()
-        return self.linker.campaign_risk(accts, early=early)
+            accts = ids.str.split("\x1f").list.first()
+            risk = np.maximum(risk, self.linker.campaign_risk(accts, early=early))
+        return risk
 
     def _early_action(
         self, view: StateView, action: np.ndarray, camp: np.ndarray | None, level: str
@@ -237,7 +249,7 @@ class Replay:
     def hindsight(self) -> dict[str, Decision]:
         """Final scores of every entity on its final state and final campaigns."""
         if self.linker is not None:
-            self.linker.refresh(self.last_ms, self.states["account"], self.scorer)
+            self.linker.refresh(self.last_ms, *self._link_states())
         out: dict[str, Decision] = {}
         for level, state in self.states.items():
             rows = np.arange(len(state))

@@ -87,10 +87,14 @@ def _record(
 ) -> dict[str, Any]:
     res = dec.result
     cols = dec.state.cols
-    campaign = linker.campaign_of(account_id) if linker is not None else None
+    # an end user of a reseller may be a campaign member itself
+    node = account_id if end_user is None else account_id + "\x1f" + end_user
+    campaign = linker.campaign_of(node) if linker is not None else None
+    if campaign is None and linker is not None and end_user is not None:
+        campaign, node = linker.campaign_of(account_id), account_id
     reasons = scorer.reasons(res, i)
     if linker is not None and campaign is not None:
-        reasons = linker.link_reasons(account_id) + reasons
+        reasons = linker.link_reasons(node) + reasons
     return {
         "account_id": account_id,
         "end_user_id": end_user,

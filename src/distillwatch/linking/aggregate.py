@@ -20,19 +20,33 @@ MAX_COLS = ("last_ts", "last_day", "active_days", "reseller")
 MEAN_COLS = ("tier", "verified", "created_ms")
 
 
+Part = tuple[EntityState, np.ndarray, np.ndarray]
+
+
 def aggregate_state(
-    state: EntityState, rows: np.ndarray, group: np.ndarray, n_groups: int
+    state: EntityState,
+    rows: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    more: tuple[Part, ...] = (),
 ) -> StateView:
-    """One StateView row per group; ``rows[i]`` (a state row) belongs to ``group[i]``."""
-    order = np.argsort(np.asarray(group, dtype=np.int64), kind="stable")
-    rows = np.asarray(rows, dtype=np.int64)[order]
-    group = np.asarray(group, dtype=np.int64)[order]
+    """One StateView row per group; ``rows[i]`` (a state row) belongs to ``group[i]``.
+
+    ``more``: further (state, rows, group) parts folded into the same groups
+    (campaigns whose members are accounts and resellers' end users).
+    """
+    parts = ((state, rows, group), *more)
+    group = np.concatenate([np.asarray(g, dtype=np.int64) for _, _, g in parts])
+    order = np.argsort(group, kind="stable")
+    group = group[order]
     present, starts = np.unique(group, return_index=True)
     out: dict[str, np.ndarray] = {}
     for name, col in state.cols.items():
-        vals = col[rows]
+        vals = np.concatenate([st.cols[name][np.asarray(r, dtype=np.int64)] for st, r, _ in parts])[
+            order
+        ]
         shape = (n_groups, *col.shape[1:])
-        if len(rows) == 0:
+        if len(group) == 0:
             out[name] = np.zeros(shape, dtype=col.dtype)
             continue
         if name.startswith("hll_"):

@@ -13,6 +13,12 @@ Facts per request row: ``prefix`` (/24 or /48 of the IP), ``client``
 ``sync`` (template x short time bucket: SynchroTrap/CopyCatch synchrony).
 Facts per account (from the accounts table): ``pay`` (payment fingerprint),
 ``email`` (non-public e-mail domain), ``signup`` (tier x created-at bucket).
+
+End users of a reseller are nodes of their own (the reseller never is: its
+customers must not be linked through it). Their IP, client and system prompt
+are the reseller's, shared by all its customers, so they link only on content
+within the same reseller: ``reseller`` x ``template`` and ``reseller`` x
+``sync`` (:data:`END_USER_KINDS`).
 """
 
 from __future__ import annotations
@@ -47,11 +53,14 @@ LINKS: dict[str, tuple[str, str | None, float]] = {
     "system+template": ("system", "template", 0.7),
     "sync+client": ("sync", "client", 1.0),
     "sync+system": ("sync", "system", 0.8),
+    "reseller+template": ("reseller", "template", 0.7),
+    "reseller+sync": ("reseller", "sync", 1.0),
 }
+END_USER_KINDS = ("reseller+template", "reseller+sync")
 KIND_NAMES: tuple[str, ...] = tuple(LINKS)
 KIND_CODE = {k: i for i, k in enumerate(KIND_NAMES)}
 BASE_WEIGHT = np.array([LINKS[k][2] for k in KIND_NAMES])
-ROW_KINDS = tuple(k for k in KIND_NAMES if LINKS[k][1] is not None)
+ROW_KINDS = tuple(k for k in KIND_NAMES if LINKS[k][1] is not None and k not in END_USER_KINDS)
 FACT_LABEL = {
     "pay": "payment fingerprint",
     "email": "e-mail domain",
@@ -62,6 +71,7 @@ FACT_LABEL = {
     "near": "near-duplicate template band",
     "system": "system prompt",
     "sync": "template in the same time bucket",
+    "reseller": "reseller account",
 }
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
@@ -147,15 +157,17 @@ def row_facts(feat: pl.DataFrame, sync_ms: int) -> dict[str, np.ndarray]:
 EVIDENCE_COLS = ("key", "kind", "node", "a", "b")
 
 
-def evidence_arrays(facts: dict[str, np.ndarray], nodes: np.ndarray) -> dict[str, np.ndarray]:
+def evidence_arrays(
+    facts: dict[str, np.ndarray], nodes: np.ndarray, kinds: tuple[str, ...] = ROW_KINDS
+) -> dict[str, np.ndarray]:
     """(key, kind, node, a, b) arrays of the conjunctive link kinds, one per fact pair per row."""
     n = len(nodes)
-    a = np.concatenate([facts[LINKS[k][0]] for k in ROW_KINDS])
-    b = np.concatenate([facts[str(LINKS[k][1])] for k in ROW_KINDS])
-    kind = np.repeat(np.array([KIND_CODE[k] for k in ROW_KINDS], dtype=np.int8), n)
+    a = np.concatenate([facts[LINKS[k][0]] for k in kinds])
+    b = np.concatenate([facts[str(LINKS[k][1])] for k in kinds])
+    kind = np.repeat(np.array([KIND_CODE[k] for k in kinds], dtype=np.int8), n)
     key = mix(a, b, kind)
     keep = key != 0
-    node = np.tile(nodes.astype(np.int32), len(ROW_KINDS))
+    node = np.tile(nodes.astype(np.int32), len(kinds))
     return {"key": key[keep], "kind": kind[keep], "node": node[keep], "a": a[keep], "b": b[keep]}
 
 

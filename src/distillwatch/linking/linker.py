@@ -18,7 +18,11 @@ vectorised). ``refresh`` then
 A campaign is malicious when its aggregate risk reaches the ``review``
 threshold and it has at least ``min_members`` accounts. Reseller accounts
 (marked, or seen with many end users) are never nodes: their customers must
-not be linked through them.
+not be linked through them. Their end users are nodes of their own (key
+``account_id + "\x1f" + end_user_id``, the replay's end-user entity key),
+linked on content within the reseller only (see
+:mod:`distillwatch.linking.evidence`), so attackers hiding among a reseller's
+customers form a campaign of end users and are actioned as one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import polars as pl
 
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.evidence import (
+    END_USER_KINDS,
     KIND_CODE,
     AccountFacts,
     compact,
@@ -39,6 +44,7 @@ from distillwatch.linking.evidence import (
     evidence_arrays,
     mix,
     row_facts,
+    str_keys,
 )
 from distillwatch.linking.graph import (
     GraphParams,
@@ -148,15 +154,19 @@ class CampaignLinker:
         self._state_row = np.zeros(0, dtype=np.int64)
         self._reasons: dict[int, list[dict[str, object]]] | None = None
         self._excluded = np.zeros(0, dtype=bool)
+        self._eu = np.zeros(0, dtype=bool)  # node is a reseller's end user
         self._last_rebuild = -(2**62)
         self._last_rescore = -(2**62)
         self._rows_at_rebuild = 0
         self.rebuilds = 0
         self._final = False
         self._freq = pl.DataFrame(schema={"key": pl.UInt64, "kind": pl.Int8, "df": pl.UInt32})
+        self._eu_state: EntityState | None = None
+        # (node, key) hits of unlinked nodes on malicious campaigns' keys (see _attach)
+        self._hits = pl.DataFrame(schema={"node": pl.Int64, "key": pl.UInt64})
 
     # ---- observe ----------------------------------------------------------------
-    def _nodes(self, ids: pl.Series) -> np.ndarray:
+    def _nodes(self, ids: pl.Series, end_user: bool = False) -> np.ndarray:
         node_of = self.node_of
         ids_l = ids.to_list()
         new = [a for a in dict.fromkeys(ids_l) if a not in node_of]
@@ -164,8 +174,10 @@ class CampaignLinker:
             start = len(self.node_ids)
             self.node_ids.extend(new)
             node_of.update({a: start + i for i, a in enumerate(new)})
-            self._acct_row.extend(self.facts.index.get(a, -1) for a in new)
+            index = {} if end_user else self.facts.index
+            self._acct_row.extend(index.get(a, -1) for a in new)
             self._grow(len(self.node_ids))
+            self._eu[start : len(self.node_ids)] = end_user
             rows = np.asarray(self._acct_row[start:], dtype=np.int64)
             if len(self.facts.reseller):
                 marked = (rows >= 0) & self.facts.reseller[np.maximum(rows, 0)]
@@ -180,6 +192,7 @@ class CampaignLinker:
         cap = max(n, 2 * old, 1024)
         self.camp_of_node = np.concatenate([self.camp_of_node, np.full(cap - old, -1, np.int64)])
         self._excluded = np.concatenate([self._excluded, np.zeros(cap - old, bool)])
+        self._eu = np.concatenate([self._eu, np.zeros(cap - old, bool)])
 
     def _account_fact(self, name: str, nodes: np.ndarray) -> np.ndarray:
         arr: np.ndarray = getattr(self.facts, name)
@@ -223,6 +236,7 @@ class CampaignLinker:
         facts = row_facts(feat, self.p.sync_ms)
         keep = ~self._excluded[nodes]
         if not keep.all():
+            self._observe_end_users(feat, facts, ~keep)
             if not keep.any():
                 return
             facts = {k: v[keep] for k, v in facts.items()}
@@ -231,9 +245,38 @@ class CampaignLinker:
         facts["email"] = self._account_fact("email", nodes)
         self._add(evidence_arrays(facts, nodes))
 
+    def _observe_end_users(
+        self, feat: pl.DataFrame, facts: dict[str, np.ndarray], resold: np.ndarray
+    ) -> None:
+        """Evidence of the end users in rows of reseller accounts (module docstring)."""
+        eu = feat["end_user_id"]
+        has = resold & eu.is_not_null().to_numpy()
+        if not has.any():
+            return
+        mask = pl.Series(has)
+        acct = feat["account_id"].filter(mask)
+        nodes = self._nodes(acct + "\x1f" + eu.filter(mask), end_user=True)
+        reseller = str_keys(acct, 37)
+        for k, a in zip(reseller.tolist(), acct.to_list(), strict=True):
+            self.facts.labels.setdefault(k, a)
+        eu_facts = {"reseller": reseller, "template": facts["template"][has]}
+        eu_facts["sync"] = facts["sync"][has]
+        self._add(evidence_arrays(eu_facts, nodes, END_USER_KINDS))
+
     # ---- refresh ----------------------------------------------------------------
-    def refresh(self, now_ms: int, state: EntityState, scorer: Scorer) -> None:
-        """Attach, rebuild and re-score as the schedule in the module docstring says."""
+    def refresh(
+        self,
+        now_ms: int,
+        state: EntityState,
+        scorer: Scorer,
+        end_users: EntityState | None = None,
+    ) -> None:
+        """Attach, rebuild and re-score as the schedule in the module docstring says.
+
+        ``state``: the accounts' state; ``end_users``: the end users' (for
+        end-user nodes; without it they are left out of campaign scores).
+        """
+        self._eu_state = end_users
         final = now_ms <= self._last_now  # a repeated time: the replay's hindsight pass
         self._final = final
         self._last_now = max(self._last_now, now_ms)
@@ -294,7 +337,10 @@ class CampaignLinker:
         self._reasons = None
 
     def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
-        """State row of each node (-1 while the account has no state yet), cached."""
+        """State row of each node (-1 while it has no state yet), cached.
+
+        Account nodes index ``state``, end-user nodes the end users' state.
+        """
         n = len(self.node_ids)
         if len(self._state_row) < n:
             grow = np.full(n - len(self._state_row), -1, dtype=np.int64)
@@ -302,8 +348,14 @@ class CampaignLinker:
         rows = self._state_row[nodes]
         miss = nodes[rows < 0]
         if len(miss):
+            empty: dict[str, int] = {}
+            where = (state.index, empty if self._eu_state is None else self._eu_state.index)
             got = np.array(
-                [state.index.get(self.node_ids[i], -1) for i in miss.tolist()], dtype=np.int64
+                [
+                    where[e].get(self.node_ids[i], -1)
+                    for i, e in zip(miss.tolist(), self._eu[miss].tolist(), strict=True)
+                ],
+                dtype=np.int64,
             )
             self._state_row[miss] = got
             rows = self._state_row[nodes]
@@ -311,14 +363,15 @@ class CampaignLinker:
 
     def _mark_resellers(self, state: EntityState) -> None:
         n = len(self.node_ids)
-        rows = self._rows_in(state, np.arange(n))
+        accts = np.flatnonzero(~self._eu[:n])
+        rows = self._rows_in(state, accts)
         known = rows >= 0
         if known.any():
             view = state.view(rows[known])
             many = view.distinct("end_users") >= self.settings.min_end_users
             flagged = view["reseller"] == 1.0
             ex = self._excluded[:n]
-            ex[np.flatnonzero(known)[many | flagged]] = True
+            ex[accts[known][many | flagged]] = True
 
     def _rescore(self, now_ms: int, state: EntityState, scorer: Scorer, rebuilt: bool) -> None:
         was_malicious = self.malicious
@@ -332,7 +385,11 @@ class CampaignLinker:
             self._key_index = None
             return
         group = self.camp_of_node[nodes[have]]
-        view = aggregate_state(state, rows[have], group, n_camp)
+        eu = self._eu[nodes[have]]
+        more: tuple[tuple[EntityState, np.ndarray, np.ndarray], ...] = ()
+        if eu.any() and self._eu_state is not None:
+            more = ((self._eu_state, rows[have][eu], group[eu]),)
+        view = aggregate_state(state, rows[have][~eu], group[~eu], n_camp, more)
         res = scorer.score(view)
         size = np.bincount(self.camp_of_node[nodes], minlength=n_camp)
         self.camp_risk = res.risk
@@ -380,7 +437,13 @@ class CampaignLinker:
         return idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
 
     def _attach(self) -> bool:
-        """Put unlinked accounts whose fresh evidence points at a malicious campaign into it."""
+        """Put unlinked accounts whose evidence points at a malicious campaign into it.
+
+        Hits on malicious campaigns' keys are remembered across windows (an
+        account sending a few requests a day matches one key per window), so
+        the summed weight of all the distinct keys an account shares with a
+        campaign decides, as it does for a graph edge.
+        """
         fresh, self._fresh = self._fresh, []
         if self._key_index is None or not fresh:
             return False
@@ -393,10 +456,18 @@ class CampaignLinker:
         hit = keys_s[pos] == key
         if not hit.any():
             return False
-        h = pl.DataFrame(
-            {"node": node[hit], "key": key[hit], "camp": camp_s[pos[hit]], "w": w_s[pos[hit]]}
-        )
-        h = h.unique(["node", "key"]).group_by("node", "camp").agg(pl.col("w").sum())
+        new = pl.DataFrame({"node": node[hit], "key": key[hit]})
+        touched = new["node"].unique()
+        hits = pl.concat([self._hits, new]).unique(["node", "key"])
+        # still unlinked, and keys still held by a malicious campaign
+        still = self.camp_of_node[hits["node"].to_numpy()] < 0
+        hk = hits["key"].to_numpy()
+        pos = np.minimum(np.searchsorted(keys_s, hk), len(keys_s) - 1)
+        self._hits = hits = hits.filter(pl.Series(still & (keys_s[pos] == hk)))
+        mine = hits.filter(pl.col("node").is_in(touched.implode()))
+        pos = np.minimum(np.searchsorted(keys_s, mine["key"].to_numpy()), len(keys_s) - 1)
+        h = mine.with_columns(pl.Series("camp", camp_s[pos]), pl.Series("w", w_s[pos]))
+        h = h.group_by("node", "camp").agg(pl.col("w").sum())
         h = (
             h.filter(pl.col("w") >= self.p.graph.min_weight)
             .sort(["w", "camp"], descending=[True, False])
@@ -406,6 +477,7 @@ class CampaignLinker:
             return False
         nodes, camps = h["node"].to_numpy(), h["camp"].to_numpy()
         self.camp_of_node[nodes] = camps
+        self._hits = hits.filter(~pl.col("node").is_in(h["node"].implode()))
         for i, c in zip(nodes.tolist(), camps.tolist(), strict=True):
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
         return True

@@ -25,7 +25,7 @@ TARGET_MIN_SHARE = 0.15
 
 
 def describe(fact: str, value: int, labels: dict[int, str]) -> str:
-    if fact in ("pay", "email") and value in labels:
+    if fact in ("pay", "email", "reseller") and value in labels:
         return f"{FACT_LABEL[fact]} {labels[value]}"
     return f"{FACT_LABEL[fact]} #{value:016x}"
 
@@ -150,9 +150,14 @@ def campaign_record(
         reasons = linker.scorer_reasons(c)
         n_req, first = int(linker.n_requests[c]), float(linker.first_seen[c])
     detected = linker.detected_at.get(cid)
+    ids = [linker.node_ids[i] for i in members.tolist()]
+    end_users = sorted(tuple(k.split("\x1f", 1)) for k in ids if "\x1f" in k)
     return {
         "campaign_id": cid,
-        "account_ids": sorted(linker.node_ids[i] for i in members.tolist()),
+        # accounts whose traffic the campaign holds: a reseller's account when
+        # its end users are members (they are listed under end_users)
+        "account_ids": sorted({k.split("\x1f", 1)[0] for k in ids}),
+        "end_users": [{"account_id": a, "end_user_id": u} for a, u in end_users],
         "n_requests": n_req,
         "first_seen": rfc3339(first) if first > 0 else None,
         "detected_at": None if detected is None else rfc3339(float(detected)),
