@@ -100,7 +100,8 @@ def test_row_filter_of_columns_and_frames(clf: TextClassifiers) -> None:
 def test_decider_batches_of_any_size_decide_alike(clf: TextClassifiers) -> None:
     """One event at a time (columns) and all at once (a frame) end in the same state."""
     events = _events(40)
-    one, many = (Decider(Settings.load(), clf, MemoryState()) for _ in range(2))
+    one = Decider(Settings.load(), clf, MemoryState())
+    many = Decider(Settings.load(), clf, MemoryState(), columns_max=0)  # the frame path
     for ev in events:
         one.decide_batch([ev])
     many.decide_batch(events)

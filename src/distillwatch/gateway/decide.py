@@ -1,16 +1,17 @@
 """The online decision: contract events -> features -> account state -> action.
 
 :class:`Decider` runs the batch engine's own pipeline on a micro-batch of
-requests (``normalize_event`` -> ``compute_features``' small-batch path on the
-rows (:func:`feature_columns`, no frame built; bigger batches go through
-:func:`events_frame` and the batch path) -> ``ModelLaunchTracker`` -> state
-fold -> ``Scorer``); nothing here re-implements a detector. The Decider keeps
-a text-feature cache and the small path's memo of Polars results for its
-lifetime, so a request runs at most one (small) Polars query. :class:`Batcher` groups the requests
-that arrive while a batch is being scored into the next batch (group commit),
-so Polars' fixed per-call cost is paid once per batch instead of once per
-request and the throughput ceiling grows with load. Scoring runs on one worker
-thread, off the event loop.
+requests: ``normalize_event`` -> ``compute_features``' small-batch path on the
+rows (:func:`feature_columns`: NumPy columns, no frame built; batches over
+:data:`COLUMNS_MAX` rows go through :func:`events_frame` and the batch path)
+-> ``ModelLaunchTracker`` -> state fold -> ``Scorer``. Nothing here
+re-implements a detector. The Decider keeps a text-feature cache and the small
+path's memo of Polars results for its lifetime, so a request runs at most one
+small Polars query (none when its strings and parameters were seen before).
+:class:`Batcher` groups the requests that arrive while a batch is being scored
+into the next batch (group commit), so fixed per-call costs are paid once per
+batch instead of once per request and the throughput ceiling grows with load.
+Scoring runs on one worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from distillwatch.features.columns import Features
 from distillwatch.features.model_launch import ModelLaunchTracker
 from distillwatch.features.request import (
     EVENT_FRAME_SCHEMA,
-    SMALL_BATCH_MAX,
     TEXT_DTYPES,
     SmallBatchMemo,
     compute_features,
@@ -42,6 +42,12 @@ from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer
 
 from .statestore import MemoryState, RedisState, StateUnavailable
+
+# Micro-batches up to this many rows take feature_columns (the small-batch
+# path, same output); bigger ones the batch path. With the Decider's memo and
+# text cache the small path is the faster one up to ~150 new texts on this
+# project's 2-core reference machine (bench/gateway_bench.py --decider-only).
+COLUMNS_MAX = 128
 
 
 def events_frame(rows: list[Row]) -> pl.DataFrame:
@@ -80,6 +86,7 @@ class Decider:
         clf: TextClassifiers,
         state: MemoryState | RedisState,
         text_cache: int = 1 << 16,
+        columns_max: int = COLUMNS_MAX,
     ) -> None:
         self.scorer = Scorer(settings)
         self.clf = clf
@@ -88,6 +95,7 @@ class Decider:
         self.timings = Timings()
         self.cache = TextFeatureCache(TEXT_DTYPES, capacity=text_cache)
         self.memo = SmallBatchMemo()
+        self.columns_max = columns_max
         prepare_small_batch()  # not on the first request
 
     def decide_batch(self, events: list[dict[str, Any]]) -> list[Online]:
@@ -104,7 +112,7 @@ class Decider:
             return out
         t1 = time.perf_counter()
         feat: Features
-        if len(rows) <= SMALL_BATCH_MAX:
+        if len(rows) <= self.columns_max:
             cols = feature_columns(rows, self.clf, self.cache, self.memo)
             cols["new_model"] = self.launches.flags(cols)
             feat, keys = cols, cols["account_id"].tolist()
