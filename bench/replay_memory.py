@@ -3,7 +3,8 @@
 Computes the features of EVENTS once (cached as a Parquet file next to them,
 reused on later runs), then replays them in this process while a thread
 samples the resident memory every 20 ms and attributes each sample to the
-linking step running at that moment. Prints the peak RSS per step::
+linking step running at that moment. Prints the peak RSS and the seconds
+spent per step (a step's seconds include the steps it calls)::
 
     python bench/replay_memory.py EVENTS ACCOUNTS [--features CACHE.parquet]
 
@@ -65,6 +66,7 @@ def main() -> None:
     feat = features(args.events, cache)
     current = ["replay"]
     peak: dict[str, float] = collections.defaultdict(float)
+    spent: dict[str, float] = collections.defaultdict(float)
     proc = psutil.Process()
 
     def sample() -> None:
@@ -78,10 +80,12 @@ def main() -> None:
 
         def timed(*a: Any, **k: Any) -> Any:
             prev, current[0] = current[0], name.strip("_")
+            t = time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
                 current[0] = prev
+                spent[name.strip("_")] += time.perf_counter() - t
 
         setattr(owner, name, timed)
 
@@ -93,6 +97,7 @@ def main() -> None:
     link = make_linker(settings, acc)
     replay = Replay(settings, acc, link)
     t0 = time.perf_counter()
+    wrap(Replay, "step")
     frames = (feat[i : i + 100_000] for i in range(0, feat.height, 100_000))
     for end_ms, window in cut_windows(frames, settings.window_ms):
         replay.step(window, end_ms)
@@ -102,7 +107,7 @@ def main() -> None:
     time.sleep(0.1)
     print(f"{feat.height:,} feature rows, replay + hindsight {time.perf_counter() - t0:.1f} s")
     for step, gib in sorted(peak.items(), key=lambda kv: -kv[1]):
-        print(f"{step:18s} peak RSS {gib:.2f} GiB")
+        print(f"{step:18s} peak RSS {gib:.2f} GiB  {spent.get(step, 0.0):7.1f} s")
 
 
 if __name__ == "__main__":
