@@ -434,6 +434,9 @@ class CampaignLinker:
             pl.Series("w", key_weights(kt["kind"].to_numpy(), kt["df"].to_numpy()))
         )
         idx = hold.join(kt.select("key", "w"), on="key").sort("key")
+        # remembered hits: of nodes still unlinked, on keys still in the index
+        free = pl.Series(self.camp_of_node[self._hits["node"].to_numpy()] < 0)
+        self._hits = self._hits.filter(free).join(idx.select("key"), on="key", how="semi")
         return idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
 
     def _attach(self) -> bool:
@@ -457,16 +460,16 @@ class CampaignLinker:
         if not hit.any():
             return False
         new = pl.DataFrame({"node": node[hit], "key": key[hit]})
-        touched = new["node"].unique()
-        hits = pl.concat([self._hits, new]).unique(["node", "key"])
-        # still unlinked, and keys still held by a malicious campaign
-        still = self.camp_of_node[hits["node"].to_numpy()] < 0
-        hk = hits["key"].to_numpy()
-        pos = np.minimum(np.searchsorted(keys_s, hk), len(keys_s) - 1)
-        self._hits = hits = hits.filter(pl.Series(still & (keys_s[pos] == hk)))
-        mine = hits.filter(pl.col("node").is_in(touched.implode()))
-        pos = np.minimum(np.searchsorted(keys_s, mine["key"].to_numpy()), len(keys_s) - 1)
-        h = mine.with_columns(pl.Series("camp", camp_s[pos]), pl.Series("w", w_s[pos]))
+        touched = pl.col("node").is_in(new["node"].unique().implode())
+        # only the nodes with new hits are re-weighed (the table holds every
+        # unlinked node's hits; it is pruned when the key index is rebuilt)
+        mine = pl.concat([self._hits.filter(touched), new]).unique(["node", "key"])
+        mk = mine["key"].to_numpy()
+        pos = np.minimum(np.searchsorted(keys_s, mk), len(keys_s) - 1)
+        held = keys_s[pos] == mk
+        mine = mine.filter(pl.Series(held))
+        self._hits = pl.concat([self._hits.filter(~touched), mine])
+        h = mine.with_columns(pl.Series("camp", camp_s[pos[held]]), pl.Series("w", w_s[pos[held]]))
         h = h.group_by("node", "camp").agg(pl.col("w").sum())
         h = (
             h.filter(pl.col("w") >= self.p.graph.min_weight)
@@ -477,7 +480,7 @@ class CampaignLinker:
             return False
         nodes, camps = h["node"].to_numpy(), h["camp"].to_numpy()
         self.camp_of_node[nodes] = camps
-        self._hits = hits.filter(~pl.col("node").is_in(h["node"].implode()))
+        self._hits = self._hits.filter(~pl.col("node").is_in(h["node"].implode()))
         for i, c in zip(nodes.tolist(), camps.tolist(), strict=True):
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
         return True
