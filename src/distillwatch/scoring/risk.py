@@ -18,6 +18,7 @@ import numpy as np
 
 from distillwatch.scoring.config import ACTIONS, Settings
 from distillwatch.signals import ALL_SIGNALS, Signal
+from distillwatch.signals.base import score_many
 from distillwatch.signals.state import StateView
 
 GROUPS = ("harvest", "automation", "identity")
@@ -49,12 +50,20 @@ class Scorer:
         measures: dict[str, np.ndarray] = {}
         scores: dict[str, np.ndarray] = {}
         groups: dict[str, np.ndarray] = {}
+        # every weighted signal scored in one stacked pass (signals.base.score_many)
+        names = list(dict.fromkeys(n for g in GROUPS for n in cfg.weights.get(g, {})))
+        ms, ss = score_many([self.by_name[n] for n in names], v)
+        row = {n: i for i, n in enumerate(names)}
+        for n, i in row.items():
+            measures[n], scores[n] = ms[i], ss[i]
         for g in GROUPS:
-            keep = np.ones(len(v))
-            for name, w in cfg.weights.get(g, {}).items():
-                m, s = self.by_name[name].score(v)
-                measures[name], scores[name] = m, s
-                keep *= 1.0 - w * s
+            weights = cfg.weights.get(g, {})
+            if not weights:
+                groups[g] = 1.0 - np.ones(len(v))
+                continue
+            w = np.array([[float(x)] for x in weights.values()])
+            # noisy-OR: the product of (1 - w s) in weight order, as a running product
+            keep = np.multiply.reduce(1.0 - w * ss[[row[n] for n in weights]], axis=0)
             groups[g] = 1.0 - keep
         r = cfg.risk
         camp = np.zeros(len(v)) if campaign_risk is None else np.nan_to_num(campaign_risk)

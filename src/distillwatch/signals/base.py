@@ -12,12 +12,12 @@ on thin evidence. Every subclass is run through one conformance suite
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
 
 from distillwatch.signals.state import StateView
-
 
 # np.clip(a, lo, hi) is a.clip(lo, hi) (numpy dispatches to the method); the
 # method skips that dispatch, a fixed cost that dominates one-entity views (the
@@ -67,7 +67,37 @@ class Signal(ABC):
 
     def score(self, v: StateView) -> tuple[np.ndarray, np.ndarray]:
         """(measure, score) arrays; score in [0, 1], shrunk on thin evidence."""
-        m = _nan_to_num(self.measure(v).astype(np.float64), nan=0.0, posinf=0.0)
-        raw = np.asarray(_nan_to_num(self.suspicion(v, m), nan=0.0)).clip(0.0, 1.0)
-        evidence = (v["n"] / float(self.min_requests)).clip(0.0, 1.0)
-        return m, raw * evidence
+        m = _clean_measures(self.measure(v).astype(np.float64))
+        return m, _shrink(self.suspicion(v, m), v["n"], float(self.min_requests))
+
+
+# The steps of Signal.score around measure and suspicion, element-wise, so that
+# score_many can run them once on the stacked arrays of many signals.
+def _clean_measures(m: np.ndarray) -> np.ndarray:
+    """Float64 measures (owned by the caller) with NaN and +inf as 0."""
+    return _nan_to_num(m, nan=0.0, posinf=0.0)
+
+
+def _shrink(suspicion: np.ndarray, n: np.ndarray, min_requests: float | np.ndarray) -> np.ndarray:
+    """Suspicion clipped to [0, 1] (NaN as 0) times the evidence n / min_requests, clipped."""
+    raw = np.asarray(_nan_to_num(suspicion, nan=0.0)).clip(0.0, 1.0)
+    evidence = (n / min_requests).clip(0.0, 1.0)
+    out: np.ndarray = raw * evidence
+    return out
+
+
+def score_many(signals: Sequence[Signal], v: StateView) -> tuple[np.ndarray, np.ndarray]:
+    """``Signal.score`` of several signals, stacked: row i is ``signals[i].score(v)``.
+
+    Each signal's measure and suspicion run as usual; the steps around them
+    are element-wise, so they run once on the (signals x entities) arrays
+    (the same values: a test checks). For one entity (the gateway) this saves
+    most of the per-signal NumPy calls.
+    """
+    k = len(v)
+    if not signals:
+        return np.zeros((0, k)), np.zeros((0, k))
+    m = _clean_measures(np.array([s.measure(v) for s in signals], dtype=np.float64))
+    susp = np.array([s.suspicion(v, m[i]) for i, s in enumerate(signals)], dtype=np.float64)
+    min_requests = np.array([[float(s.min_requests)] for s in signals])
+    return m, _shrink(susp, v["n"], min_requests)
