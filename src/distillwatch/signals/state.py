@@ -197,15 +197,18 @@ class EntityState:
         touched = rows_s[starts]
         counts = np.diff(np.append(starts, len(rows_s)))
         c["n"][touched] += counts
-        for name, src in SUMS.items():
-            vals = col(src).astype(np.float64)[order]
-            c[name][touched] += np.add.reduceat(vals, starts)
-        for name, (src, thr) in HIGHS.items():
-            vals = (col(src)[order] >= thr).astype(np.float64)
-            c[name][touched] += np.add.reduceat(vals, starts)
-        c["out_tokens"][touched] += np.add.reduceat(
-            col("output_tokens")[order].astype(np.float64), starts
-        )
+        # the summed columns as the rows of one float64 matrix, summed per entity
+        # by one reduceat (row by row the same sums as one reduceat per column)
+        summed = (*SUMS, *HIGHS, "out_tokens")
+        vals = np.empty((len(summed), len(ts)))
+        for j, src in enumerate(SUMS.values()):
+            vals[j] = col(src)
+        for j, (src, thr) in enumerate(HIGHS.values(), len(SUMS)):
+            vals[j] = col(src) >= thr
+        vals[-1] = col("output_tokens")
+        sums = np.add.reduceat(vals[:, order], starts, axis=1)
+        for j, name in enumerate(summed):
+            c[name][touched] += sums[j]
         cap = col("capability")[order].astype(np.int64)
         np.add.at(c["cap"], (rows_s, cap), 1.0)
         np.add.at(c["hours"], (rows_s, (ts_s // 3_600_000) % 24), 1.0)
