@@ -170,6 +170,14 @@ def test_aggregate_state_sums_merges_and_averages() -> None:
     assert v["cap"][:, 1].tolist() == [3.0, 0.0]
     assert v["hll_templates"][:, 0].tolist() == [5, 9]
     assert len(v) == 2 and feat.height == 4
+    # members split over two states (accounts and end users) aggregate the same
+    other = EntityState()
+    other.rows_for(pl.Series(["r\x1fb"]))
+    for name, col in st.cols.items():
+        other.cols[name][0] = col[1]
+    split = aggregate_state(st, np.array([0, 2]), np.array([0, 1]), 2, ((other, [0], [0]),))
+    for name in v.cols:
+        np.testing.assert_array_equal(split[name], v[name], err_msg=name)
 
 
 def test_campaign_id_is_stable_and_opaque() -> None:
