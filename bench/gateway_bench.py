@@ -377,10 +377,12 @@ Same at {low:g} req/s:
 
 Targets: added p99 <= 3 ms; online scoring p99 <= 0.5 ms.
 
-Online scoring alone (Decider, batch of one, in-process, {scoring["n"]} requests over {args.keys} accounts):
-p50 {scoring["p50_ms"]:.2f} ms, p99 {scoring["p99_ms"]:.2f} ms. Mean per stage: normalise+Arrow batch
-{st["normalize"]:.3f} ms, features (compute_features + new-model flag) {st["features"]:.3f} ms, state fold
-{st["fold"]:.3f} ms, scoring ({N_SIGNALS} signals + policy) {st["score"]:.3f} ms.
+Online scoring alone (Decider, batch of one, in-process, {scoring["n"]} requests over {args.keys} accounts,
+every prompt new): p50 {scoring["p50_ms"]:.2f} ms, p99 {scoring["p99_ms"]:.2f} ms, CPU
+{scoring["cpu_ms_per_request"]:.2f} ms a request. Mean per stage: normalise {st["normalize"]:.3f} ms,
+features (small-batch path on the rows + new-model flag) {st["features"]:.3f} ms, state fold
+{st["fold"]:.3f} ms, scoring ({N_SIGNALS} signals + policy) {st["score"]:.3f} ms
+(`--decider-only` gives p50/p99 per stage).
 
 Throughput ceiling (closed loop, 64 concurrent): gateway {ceiling:.0f} req/s, mock upstream alone {ceiling_direct:.0f} req/s.
 """
