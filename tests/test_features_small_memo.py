@@ -159,3 +159,28 @@ def test_python_stand_ins_match_polars(values: list[str | None]) -> None:
     ).to_series().to_list()
     blank = series.fill_null("").str.strip_chars().str.len_chars() == 0
     assert [is_blank(v) for v in values] == blank.to_list()
+
+
+def test_templated_prompts_reuse_the_template_features(clf: TextClassifiers) -> None:
+    """Prompts from one template (numbers and quotes differ) share template key
+    and band keys; the memo computes them once and the columns still equal the
+    batch path's."""
+    base = dict.fromkeys(NAMES)
+    base.update(ts=1_767_225_600_000, account_id="a", n_user_turns=1)
+    memo = SmallBatchMemo()
+    cache = TextFeatureCache(TEXT_DTYPES, capacity=100)
+    rows = []
+    for i in range(12):
+        prompt = f'Solve task {i * 7}: rate "answer number {i}" from 1 to {i + 3}.'
+        if i % 4 == 3:
+            prompt = "   "  # blank: band keys 0 whatever the template
+        rows.append(
+            tuple(
+                dict(base, prompt=prompt, system="Be terse." if i % 2 else None)[c] for c in NAMES
+            )
+        )
+    want = compute_features(events_frame(rows), clf, small_batch_max=0)
+    for i in range(0, 12, 2):
+        part = rows[i : i + 2]
+        _same_columns(feature_columns(part, clf, cache, memo), want[i : i + 2])
+    assert len(memo.templates) == 2  # the template and the blank one

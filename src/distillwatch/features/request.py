@@ -172,20 +172,19 @@ def _text_columns(
     clf: TextClassifiers,
 ) -> dict[str, np.ndarray]:
     """TEXT_DTYPES columns from template tokens, keys, empty flags and unigram hash lists."""
-    return _text_dict(
-        minhash_signatures(tokens), template_key, sys_key, empty, clf.score_unigrams(grams)
-    )
+    bands = band_keys(minhash_signatures(tokens))
+    return _text_dict(bands, template_key, sys_key, empty, clf.score_unigrams(grams))
 
 
 def _text_dict(
-    sig: np.ndarray,
+    bands: np.ndarray,
     template_key: np.ndarray,
     sys_key: np.ndarray,
     empty: np.ndarray,
     scores: TextScores,
 ) -> dict[str, np.ndarray]:
-    """TEXT_DTYPES columns from MinHash signatures, keys, empty flags and classifier scores."""
-    bands = band_keys(sig)
+    """TEXT_DTYPES columns from the templates' band keys (set to 0 here for
+    empty prompts), keys, empty flags and classifier scores."""
     bands[empty] = 0
     cols: dict[str, np.ndarray] = {
         "template_key": template_key,
@@ -429,6 +428,10 @@ class SmallBatchMemo:
         self.max_chars = max_chars
         self.hashes: dict[int, dict[str, int]] = {}
         self.chars: dict[int, int] = {}  # characters held per string table
+        # template text -> (template_key, band keys): what a template's tokens,
+        # MinHash and LSH bands come to (templated traffic repeats templates)
+        self.templates: dict[str, tuple[int, np.ndarray]] = {}
+        self.template_chars = 0
         self.shape: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
         self.queries = 0  # Polars queries run for misses (for tests and benchmarks)
 
@@ -598,11 +601,13 @@ class _TextWork:
         self.rows = rows
         clipped = [clip_str(prompts[i]) for i in rows]
         self.templates = lowercase_list(slot_rules_list(clipped))
-        self.tokens = [tokens_py(t) for t in self.templates]
+        known = h.memo.templates
+        new = [t for t in dict.fromkeys(self.templates) if t not in known]
+        self.tokens = {t: tokens_py(t) for t in new}  # templates not seen before
         texts = lowercase_list(clf.texts([systems[i] for i in rows], [prompts[i] for i in rows]))
         self.grams = [unigram_tokens_py(t) for t in texts]
-        h.want(HASH64_SEED, self.templates)
-        h.want(SHINGLE_SEED, itertools.chain.from_iterable(self.tokens))
+        h.want(HASH64_SEED, new)
+        h.want(SHINGLE_SEED, itertools.chain.from_iterable(self.tokens.values()))
         h.want(HASH_SEED, itertools.chain.from_iterable(self.grams))
 
 
@@ -680,29 +685,51 @@ def _fresh_text(
     clf: TextClassifiers,
 ) -> dict[str, np.ndarray]:
     """TEXT_DTYPES columns of ``rows`` from their text work (hashes resolved)."""
-    tok_hashes: list[int] = []
-    tok_lens: list[int] = []
+    templates = [work[i][0].templates[work[i][1]] for i in rows]
+    known = h.memo.templates
+    feats = {t: known[t] for t in templates if t in known}  # before the memo may be emptied
+    new: dict[str, list[str]] = {}
+    for i, t in zip(rows, templates, strict=True):
+        if t not in feats and t not in new:
+            new[t] = work[i][0].tokens[t]
+    feats.update(_template_features(new, h))
     gram_hashes: list[int] = []
     gram_lens: list[int] = []
-    template_key: list[int] = []
     for i in rows:
         w, j = work[i]
-        template_key.append(h.hash(HASH64_SEED, w.templates[j]))
-        tokens, grams = w.tokens[j], w.grams[j]
-        tok_hashes.extend([h.hash(SHINGLE_SEED, t) for t in tokens])
-        tok_lens.append(len(tokens))
+        grams = w.grams[j]
         gram_hashes.extend([h.hash(HASH_SEED, g) for g in grams])
         gram_lens.append(len(grams))
-    tok = np.array(tok_hashes, dtype=np.uint64)
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(tok_lens, out=offsets[1:])
-    sig = signatures_from_shingles(shingles_from_token_hashes(tok, offsets), offsets)
+    template_key = np.array([feats[t][0] for t in templates], dtype=np.uint64)
+    bands = np.array([feats[t][1] for t in templates], dtype=np.uint64).reshape(-1, NUM_BANDS)
     scores = clf.score_unigram_hashes(
         np.array(gram_hashes, dtype=np.uint64), np.array(gram_lens, dtype=np.int64)
     )
     sys_key = np.array([h.hash64(systems[i]) for i in rows], dtype=np.uint64)
     empty = np.array([is_blank(prompts[i]) for i in rows], dtype=bool)
-    return _text_dict(sig, np.array(template_key, dtype=np.uint64), sys_key, empty, scores)
+    return _text_dict(bands, template_key, sys_key, empty, scores)
+
+
+def _template_features(
+    tokens: dict[str, list[str]], h: _Hasher
+) -> dict[str, tuple[int, np.ndarray]]:
+    """Template key and band keys of new templates from their tokens (hashes
+    resolved); remembered in the memo."""
+    if not tokens:
+        return {}
+    memo = h.memo
+    tok = np.array([h.hash(SHINGLE_SEED, t) for ts in tokens.values() for t in ts], dtype=np.uint64)
+    offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
+    np.cumsum([len(ts) for ts in tokens.values()], out=offsets[1:])
+    bands = band_keys(signatures_from_shingles(shingles_from_token_hashes(tok, offsets), offsets))
+    out = {t: (h.hash(HASH64_SEED, t), row) for t, row in zip(tokens, bands, strict=True)}
+    chars = memo.template_chars + sum(map(len, tokens))
+    if len(memo.templates) + len(tokens) > memo.capacity or chars > memo.max_chars:
+        memo.templates.clear()
+        chars = sum(map(len, tokens))
+    memo.template_chars = chars
+    memo.templates.update(out)
+    return out
 
 
 def _small_batch(
