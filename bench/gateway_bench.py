@@ -206,38 +206,52 @@ def decider_event(i: int, n_keys: int, ts: float, texts: str) -> dict[str, Any]:
 
 def scoring_alone(n: int, n_keys: int, texts: str = "distinct") -> dict[str, Any]:
     """Decider one-row latency over ``n`` requests (after 200 warm-up ones): total and per stage."""
+    return scoring_interleaved(n, n_keys, [texts])[0]
+
+
+def scoring_interleaved(n: int, n_keys: int, mixes: list[str]) -> list[dict[str, Any]]:
+    """:func:`scoring_alone` for several text mixes at once, one Decider per mix
+    taking request i in turn, so that a busy spell of a shared machine hits
+    every mix alike."""
     clf, _ = classifier()
-    d = Decider(Settings.load(), clf, MemoryState())
+    deciders = [Decider(Settings.load(), clf, MemoryState()) for _ in mixes]
     ts = time.time()
-    tm = d.timings
-    lat: list[float] = []
-    stages: dict[str, list[float]] = {k: [] for k in STAGES}
-    cpu = 0.0
+    lat: list[list[float]] = [[] for _ in mixes]
+    stages: list[dict[str, list[float]]] = [{k: [] for k in STAGES} for _ in mixes]
+    cpu = [0.0 for _ in mixes]
     for i in range(n + 200):
-        ev = decider_event(i, n_keys, ts, texts)
-        before = [getattr(tm, k) for k in STAGES]
-        c = time.process_time()
-        t = time.perf_counter()
-        d.decide_batch([ev])
-        dt = time.perf_counter() - t
-        dc = time.process_time() - c
-        if i >= 200:
-            lat.append(dt * 1000)
-            cpu += dc
-            for k, b0 in zip(STAGES, before, strict=True):
-                stages[k].append((getattr(tm, k) - b0) * 1000)
-    a = np.array(lat)
-    return {
-        "n": n,
-        "accounts": n_keys,
-        "texts": texts,
-        "p50_ms": float(np.percentile(a, 50)),
-        "p99_ms": float(np.percentile(a, 99)),
-        "cpu_ms_per_request": 1000 * cpu / n,
-        "stages_mean_ms": {k: float(np.mean(v)) for k, v in stages.items()},
-        "stages_p50_ms": {k: float(np.percentile(v, 50)) for k, v in stages.items()},
-        "stages_p99_ms": {k: float(np.percentile(v, 99)) for k, v in stages.items()},
-    }
+        for m, (texts, d) in enumerate(zip(mixes, deciders, strict=True)):
+            ev = decider_event(i, n_keys, ts, texts)
+            tm = d.timings
+            before = [getattr(tm, k) for k in STAGES]
+            c = time.process_time()
+            t = time.perf_counter()
+            d.decide_batch([ev])
+            dt = time.perf_counter() - t
+            dc = time.process_time() - c
+            if i >= 200:
+                lat[m].append(dt * 1000)
+                cpu[m] += dc
+                for k, b0 in zip(STAGES, before, strict=True):
+                    stages[m][k].append((getattr(tm, k) - b0) * 1000)
+    out = []
+    for m, texts in enumerate(mixes):
+        a = np.array(lat[m])
+        st = stages[m]
+        out.append(
+            {
+                "n": n,
+                "accounts": n_keys,
+                "texts": texts,
+                "p50_ms": float(np.percentile(a, 50)),
+                "p99_ms": float(np.percentile(a, 99)),
+                "cpu_ms_per_request": 1000 * cpu[m] / n,
+                "stages_mean_ms": {k: float(np.mean(v)) for k, v in st.items()},
+                "stages_p50_ms": {k: float(np.percentile(v, 50)) for k, v in st.items()},
+                "stages_p99_ms": {k: float(np.percentile(v, 99)) for k, v in st.items()},
+            }
+        )
+    return out
 
 
 def decider_table(runs: list[dict[str, Any]]) -> str:
@@ -261,12 +275,13 @@ def decider_table(runs: list[dict[str, Any]]) -> str:
 
 def decider_only(n: int, n_keys: int, out: Path | None) -> None:
     """``--decider-only``: the online decision alone, per stage, for each text mix."""
-    runs = [scoring_alone(n, n_keys, texts) for texts in TEXT_MIXES]
+    runs = scoring_interleaved(n, n_keys, list(TEXT_MIXES))
     md = f"""# Online decision alone (Decider, batch of one)
 
 `python bench/gateway_bench.py --decider-only --requests {n} --keys {n_keys}` on {os.cpu_count()} CPUs
 (load average {os.getloadavg()[0]:.1f}). {n} requests after 200 warm-up ones, round-robin over
-{n_keys} accounts, in-process state; classifier: {classifier()[1]}.
+{n_keys} accounts, in-process state, one Decider per text mix taking each request in turn;
+classifier: {classifier()[1]}.
 
 {decider_table(runs)}
 """
