@@ -136,7 +136,9 @@ def _linking(raw: dict[str, Any], source: str) -> dict[str, float]:
     for key, value in raw.items():
         kind = LINKING_KEYS.get(key)
         if kind is None:
-            raise ConfigError(f"{source}: linking.{key}: unknown setting ({', '.join(LINKING_KEYS)})")
+            raise ConfigError(
+                f"{source}: linking.{key}: unknown setting ({', '.join(LINKING_KEYS)})"
+            )
         try:
             if kind == "duration":
                 out[key] = float(parse_duration(value))
