@@ -26,13 +26,8 @@ from polars.testing import assert_frame_equal
 from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers
 from distillwatch.features.hashing import TOKEN_PATTERN, unigram_text_list, unigram_tokens_py
-from distillwatch.features.request import (
-    IPV4_PREFIX,
-    IPV6_PREFIX,
-    TEXT_DTYPES,
-    compute_features,
-    prepare_small_batch,
-)
+from distillwatch.features.request import IPV4_PREFIX, IPV6_PREFIX, TEXT_DTYPES, compute_features
+from distillwatch.features.small_batch import prepare_small_batch
 from distillwatch.features.text import (
     HEAD_CHARS,
     SLOT_RULES,

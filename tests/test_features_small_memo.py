@@ -23,13 +23,8 @@ from polars.testing import assert_frame_equal
 
 from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers
-from distillwatch.features.request import (
-    FEATURE_SCHEMA,
-    TEXT_DTYPES,
-    SmallBatchMemo,
-    compute_features,
-    feature_columns,
-)
+from distillwatch.features.request import FEATURE_SCHEMA, TEXT_DTYPES, compute_features
+from distillwatch.features.small_batch import SmallBatchMemo, feature_columns
 from distillwatch.features.text import is_blank, lowercase_list, tokens_expr, tokens_py
 from distillwatch.gateway.decide import events_frame
 from distillwatch.ingest.schema import EVENT_SCHEMA

@@ -14,7 +14,8 @@ import pytest
 
 from distillwatch.features.classifiers import TextClassifiers
 from distillwatch.features.model_launch import DAY_MS, ModelLaunchTracker
-from distillwatch.features.request import compute_features, feature_columns
+from distillwatch.features.request import compute_features
+from distillwatch.features.small_batch import feature_columns
 from distillwatch.gateway.decide import Decider, events_frame
 from distillwatch.gateway.shapes import request_event
 from distillwatch.gateway.statestore import MemoryState, _rows_of

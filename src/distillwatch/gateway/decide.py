@@ -30,10 +30,12 @@ from distillwatch.features.classifiers import TextClassifiers
 from distillwatch.features.columns import Features
 from distillwatch.features.model_launch import ModelLaunchTracker
 from distillwatch.features.request import (
-    EVENT_FRAME_SCHEMA,
     TEXT_DTYPES,
-    SmallBatchMemo,
     compute_features,
+)
+from distillwatch.features.small_batch import (
+    EVENT_FRAME_SCHEMA,
+    SmallBatchMemo,
     feature_columns,
     prepare_small_batch,
 )
