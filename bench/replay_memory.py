@@ -26,6 +26,7 @@ from typing import Any
 import polars as pl
 import psutil
 
+import distillwatch.linking.attach as attach_mod
 import distillwatch.linking.linker as linker_mod
 from distillwatch.engine.detect import DetectSummary, feature_batches, finish, make_linker
 from distillwatch.engine.replay import Replay
@@ -40,7 +41,7 @@ STEPS = {
     "key_frequencies": linker_mod,
     "build_edges": linker_mod,
     "communities": linker_mod,
-    "_build_key_index": linker_mod.CampaignLinker,
+    "build_index": attach_mod.CampaignAttacher,
     "_rescore": linker_mod.CampaignLinker,
     "_attach": linker_mod.CampaignLinker,
 }

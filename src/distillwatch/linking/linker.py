@@ -35,6 +35,7 @@ import numpy as np
 import polars as pl
 
 from distillwatch.linking.aggregate import aggregate_state
+from distillwatch.linking.attach import CampaignAttacher
 from distillwatch.linking.evidence import (
     END_USER_KINDS,
     KIND_CODE,
@@ -51,7 +52,6 @@ from distillwatch.linking.graph import (
     build_edges,
     communities,
     key_frequencies,
-    key_weights,
 )
 from distillwatch.linking.report import campaign_links, campaign_record, reasons_by_node
 from distillwatch.scoring.config import Settings
@@ -150,7 +150,7 @@ class CampaignLinker:
         self.camp_cap: np.ndarray | None = None
         self._scorer: Scorer | None = None
         self._last_now = -(2**62)
-        self._key_index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._attacher = CampaignAttacher(self.p.graph.min_weight)
         self._state_row = np.zeros(0, dtype=np.int64)
         self._reasons: dict[int, list[dict[str, object]]] | None = None
         self._excluded = np.zeros(0, dtype=bool)
@@ -162,8 +162,6 @@ class CampaignLinker:
         self._final = False
         self._freq = pl.DataFrame(schema={"key": pl.UInt64, "kind": pl.Int8, "df": pl.UInt32})
         self._eu_state: EntityState | None = None
-        # (node, key) hits of unlinked nodes on malicious campaigns' keys (see _attach)
-        self._hits = pl.DataFrame(schema={"node": pl.Int64, "key": pl.UInt64})
 
     # ---- observe ----------------------------------------------------------------
     def _nodes(self, ids: pl.Series, end_user: bool = False) -> np.ndarray:
@@ -382,7 +380,7 @@ class CampaignLinker:
         self.risk_by_account = {}
         if n_camp == 0 or not have.any():
             self.camp_risk, self.malicious = np.zeros(n_camp), np.zeros(n_camp, bool)
-            self._key_index = None
+            self._attacher.clear()
             return
         group = self.camp_of_node[nodes[have]]
         eu = self._eu[nodes[have]]
@@ -406,81 +404,21 @@ class CampaignLinker:
             self.node_ids[i]: float(r) for i, r in zip(bad.tolist(), risk.tolist(), strict=True)
         }
         if self._final:
-            self._key_index = None  # hindsight: nothing left to attach
+            self._attacher.clear()  # hindsight: nothing left to attach
         elif rebuilt or not np.array_equal(self.malicious, was_malicious):
-            self._key_index = self._build_key_index()
-
-    def _build_key_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """Keys held by members of malicious campaigns: sorted keys, campaign, weight."""
-        if not self.malicious.any() or self.members.height == 0:
-            return None
-        n = len(self.node_ids)
-        nodes = self.members["node"].to_numpy()
-        camp = self.camp_of_node[nodes]
-        bad_rows = (camp >= 0) & self.malicious[np.maximum(camp, 0)] & ~self._excluded[:n][nodes]
-        held = (
-            self.members.select("key", "node")
-            .filter(pl.Series(bad_rows))
-            .with_columns(pl.Series("camp", camp[bad_rows]))
-        )
-        hold = held.group_by("key", "camp").agg(pl.len().alias("c"))
-        # ties broken by campaign index so the index is the same on every run
-        hold = hold.sort(["c", "camp"], descending=[True, False]).unique(
-            "key", keep="first", maintain_order=True
-        )
-        # key weights from the document frequencies of the last rebuild (same members)
-        kt = self._freq.join(hold.select("key"), on="key", how="semi")
-        kt = kt.with_columns(
-            pl.Series("w", key_weights(kt["kind"].to_numpy(), kt["df"].to_numpy()))
-        )
-        idx = hold.join(kt.select("key", "w"), on="key").sort("key")
-        # remembered hits: of nodes still unlinked, on keys still in the index
-        free = pl.Series(self.camp_of_node[self._hits["node"].to_numpy()] < 0)
-        self._hits = self._hits.filter(free).join(idx.select("key"), on="key", how="semi")
-        return idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
+            n = len(self.node_ids)
+            self._attacher.build_index(
+                self.members, self.camp_of_node, self.malicious, self._excluded[:n], self._freq
+            )
 
     def _attach(self) -> bool:
-        """Put unlinked accounts whose evidence points at a malicious campaign into it.
-
-        Hits on malicious campaigns' keys are remembered across windows (an
-        account sending a few requests a day matches one key per window), so
-        the summed weight of all the distinct keys an account shares with a
-        campaign decides, as it does for a graph edge.
-        """
+        """Put unlinked accounts whose evidence points at a malicious campaign into it
+        (:mod:`distillwatch.linking.attach`)."""
         fresh, self._fresh = self._fresh, []
-        if self._key_index is None or not fresh:
+        nodes, camps = self._attacher.attach(fresh, self.camp_of_node)
+        if len(nodes) == 0:
             return False
-        keys_s, camp_s, w_s = self._key_index
-        key = np.concatenate([f["key"] for f in fresh])
-        node = np.concatenate([f["node"] for f in fresh]).astype(np.int64)
-        free = self.camp_of_node[node] < 0
-        key, node = key[free], node[free]
-        pos = np.minimum(np.searchsorted(keys_s, key), len(keys_s) - 1)
-        hit = keys_s[pos] == key
-        if not hit.any():
-            return False
-        new = pl.DataFrame({"node": node[hit], "key": key[hit]})
-        touched = pl.col("node").is_in(new["node"].unique().implode())
-        # only the nodes with new hits are re-weighed (the table holds every
-        # unlinked node's hits; it is pruned when the key index is rebuilt)
-        mine = pl.concat([self._hits.filter(touched), new]).unique(["node", "key"])
-        mk = mine["key"].to_numpy()
-        pos = np.minimum(np.searchsorted(keys_s, mk), len(keys_s) - 1)
-        held = keys_s[pos] == mk
-        mine = mine.filter(pl.Series(held))
-        self._hits = pl.concat([self._hits.filter(~touched), mine])
-        h = mine.with_columns(pl.Series("camp", camp_s[pos[held]]), pl.Series("w", w_s[pos[held]]))
-        h = h.group_by("node", "camp").agg(pl.col("w").sum())
-        h = (
-            h.filter(pl.col("w") >= self.p.graph.min_weight)
-            .sort(["w", "camp"], descending=[True, False])
-            .unique("node", keep="first", maintain_order=True)
-        )
-        if h.height == 0:
-            return False
-        nodes, camps = h["node"].to_numpy(), h["camp"].to_numpy()
         self.camp_of_node[nodes] = camps
-        self._hits = self._hits.filter(~pl.col("node").is_in(h["node"].implode()))
         for i, c in zip(nodes.tolist(), camps.tolist(), strict=True):
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
         return True

@@ -1,0 +1,120 @@
+"""Early action: an account joins a known malicious campaign at its first requests.
+
+Between graph rebuilds, :class:`CampaignAttacher` keeps an index of the keys
+held by members of malicious campaigns (sorted keys, the campaign holding
+each, its weight) and checks every unlinked account's new evidence against
+it. Hits are remembered per (account, key) across windows, because an
+account sending a request or two per window matches one key at a time; when
+the summed weight of the distinct keys an account shares with one campaign
+reaches ``min_weight`` (the rule a graph edge follows) it joins that campaign.
+
+Catches: new accounts of a farm that reuse its payment method, its
+infrastructure x templates, its sign-up burst x client, or a reseller's
+attacking end users' templates. Misses: accounts that share nothing with the
+campaign's members yet (they wait for the next rebuild).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from distillwatch.linking.graph import key_weights
+
+KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray]  # sorted keys, campaign, weight
+
+
+def _lookup(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each key in the sorted index and whether it is there."""
+    pos = np.minimum(np.searchsorted(keys_s, key), len(keys_s) - 1)
+    return pos, keys_s[pos] == key
+
+
+class CampaignAttacher:
+    """The malicious-key index and the remembered hits of unlinked accounts."""
+
+    def __init__(self, min_weight: float) -> None:
+        self.min_weight = min_weight
+        self.index: KeyIndex | None = None
+        self._hits = pl.DataFrame(schema={"node": pl.Int64, "key": pl.UInt64})
+
+    def clear(self) -> None:
+        """No attachment (nothing malicious, or the final pass)."""
+        self.index = None
+
+    def build_index(
+        self,
+        members: pl.DataFrame,
+        camp_of_node: np.ndarray,
+        malicious: np.ndarray,
+        excluded: np.ndarray,
+        freq: pl.DataFrame,
+    ) -> None:
+        """Index the keys held by members of malicious campaigns.
+
+        ``members``: the evidence table (key, kind, node, ...);
+        ``camp_of_node``/``malicious``: the current campaigns; ``excluded``:
+        nodes never linked (resellers); ``freq``: key document frequencies of
+        the last rebuild (same members), which set the weights.
+        """
+        if not malicious.any() or members.height == 0:
+            self.index = None
+            return
+        nodes = members["node"].to_numpy()
+        camp = camp_of_node[nodes]
+        bad_rows = (camp >= 0) & malicious[np.maximum(camp, 0)] & ~excluded[nodes]
+        held = (
+            members.select("key", "node")
+            .filter(pl.Series(bad_rows))
+            .with_columns(pl.Series("camp", camp[bad_rows]))
+        )
+        hold = held.group_by("key", "camp").agg(pl.len().alias("c"))
+        # ties broken by campaign index so the index is the same on every run
+        hold = hold.sort(["c", "camp"], descending=[True, False]).unique(
+            "key", keep="first", maintain_order=True
+        )
+        kt = freq.join(hold.select("key"), on="key", how="semi")
+        kt = kt.with_columns(
+            pl.Series("w", key_weights(kt["kind"].to_numpy(), kt["df"].to_numpy()))
+        )
+        idx = hold.join(kt.select("key", "w"), on="key").sort("key")
+        # remembered hits: of nodes still unlinked, on keys still in the index
+        free = pl.Series(camp_of_node[self._hits["node"].to_numpy()] < 0)
+        self._hits = self._hits.filter(free).join(idx.select("key"), on="key", how="semi")
+        self.index = idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
+
+    def attach(
+        self, fresh: list[dict[str, np.ndarray]], camp_of_node: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(nodes, campaigns) that join a campaign given new evidence ``fresh``."""
+        none = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        if self.index is None or not fresh:
+            return none
+        keys_s, camp_s, w_s = self.index
+        key = np.concatenate([f["key"] for f in fresh])
+        node = np.concatenate([f["node"] for f in fresh]).astype(np.int64)
+        free = camp_of_node[node] < 0
+        key, node = key[free], node[free]
+        pos, hit = _lookup(keys_s, key)
+        if not hit.any():
+            return none
+        new = pl.DataFrame({"node": node[hit], "key": key[hit]})
+        touched = pl.col("node").is_in(new["node"].unique().implode())
+        # only the nodes with new hits are re-weighed (the table holds every
+        # unlinked node's hits; it is pruned when the index is rebuilt)
+        mine = pl.concat([self._hits.filter(touched), new]).unique(["node", "key"])
+        pos, held = _lookup(keys_s, mine["key"].to_numpy())
+        mine = mine.filter(pl.Series(held))
+        self._hits = pl.concat([self._hits.filter(~touched), mine])
+        h = mine.with_columns(pl.Series("camp", camp_s[pos[held]]), pl.Series("w", w_s[pos[held]]))
+        h = (
+            h.group_by("node", "camp")
+            .agg(pl.col("w").sum())
+            .filter(pl.col("w") >= self.min_weight)
+            .sort(["w", "camp"], descending=[True, False])
+            .unique("node", keep="first", maintain_order=True)
+        )
+        if h.height == 0:
+            return none
+        self._hits = self._hits.filter(~pl.col("node").is_in(h["node"].implode()))
+        return h["node"].to_numpy(), h["camp"].to_numpy()
