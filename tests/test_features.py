@@ -49,3 +49,24 @@ def test_batch_of_one_equals_batch(events: pl.DataFrame) -> None:
     batch = compute_features(events[:50])
     for i in (0, 17, 49):
         assert_frame_equal(compute_features(events[i : i + 1]), batch[i : i + 1])
+
+
+def test_an_empty_system_prompt_is_no_system_prompt() -> None:
+    """sys_key 0 for "" as for a missing system prompt, on both paths: otherwise
+    every account sending "system": "" would share a system-prompt link fact."""
+    import pyarrow as pa
+
+    from distillwatch.ingest.normalize import normalize_event, rows_to_batch
+
+    def ev(system: object) -> dict[str, object]:
+        req: dict[str, object] = {"messages": [{"role": "user", "content": "hi there"}]}
+        if system is not None:
+            req["system"] = system
+        return {"ts": "2026-03-01T00:00:00Z", "account_id": "a", "request": req}
+
+    rows = [normalize_event(ev(s))[0] for s in (None, "", "You are terse.")]
+    batch = rows_to_batch([r for r in rows if r is not None])
+    assert isinstance(batch, pa.RecordBatch) and batch.num_rows == 3
+    for small in (0, 32):
+        keys = compute_features(batch, small_batch_max=small)["sys_key"].to_list()
+        assert keys[0] == keys[1] == 0 and keys[2] != 0

@@ -93,9 +93,16 @@ def _text_exprs() -> list[pl.Expr]:
 
 @cache
 def _text_side_exprs() -> list[pl.Expr]:
-    """The regex-free text columns: system prompt key, empty-prompt flag."""
+    """The regex-free text columns: system prompt key, empty-prompt flag.
+
+    An empty system prompt is no system prompt (key 0): otherwise every
+    account sending ``"system": ""`` would share a "system prompt" fact and
+    be linkable on it, and a text cache (which keys None and "" alike) could
+    hand one the other's key.
+    """
+    system = pl.when(pl.col("system") != "").then(pl.col("system"))
     return [
-        hash64_expr(pl.col("system")).alias("sys_key"),
+        hash64_expr(system).alias("sys_key"),
         (pl.col("prompt").fill_null("").str.strip_chars().str.len_chars() == 0).alias("empty"),
     ]
 

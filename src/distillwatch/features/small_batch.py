@@ -387,7 +387,8 @@ def _fresh_text(
     scores = clf.score_unigram_hashes(
         np.array(gram_hashes, dtype=np.uint64), np.array(gram_lens, dtype=np.int64)
     )
-    sys_key = np.array([h.hash64(systems[i]) for i in rows], dtype=np.uint64)
+    # an empty system prompt is no system prompt (request._text_side_exprs)
+    sys_key = np.array([h.hash64(systems[i] or None) for i in rows], dtype=np.uint64)
     empty = np.array([is_blank(prompts[i]) for i in rows], dtype=bool)
     return _text_dict(bands, template_key, sys_key, empty, scores)
 
