@@ -50,28 +50,25 @@ QUICK: tuple[tuple[str, Plan], ...] = (
 )
 
 
-def load_events(sim_dir: Path) -> pl.DataFrame:
-    """Request columns the metrics and baselines need, via the contract reader."""
+def load_events(sim_dir: Path, prompts: bool = True) -> pl.DataFrame:
+    """Request columns the metrics and baselines need, via the contract reader.
+
+    ``prompts``: keep the prompt text (the baselines need it; the metrics do
+    not, and at the public case's 34M events the texts do not fit in memory).
+    """
     parts = []
+    cols = ["id", "account_id", "end_user_id", *(["prompt"] if prompts else [])]
     for batch in iter_event_batches(sim_dir / "events", RejectSink()):
         df = pl.from_arrow(batch)
         assert isinstance(df, pl.DataFrame)
-        parts.append(
-            df.select(
-                "id",
-                "account_id",
-                "end_user_id",
-                "prompt",
-                ts_ms=pl.col("ts").dt.epoch("ms"),
-            )
-        )
+        parts.append(df.select(*cols, ts_ms=pl.col("ts").dt.epoch("ms")))
     return pl.concat(parts)
 
 
 def run_scenario(sim_dir: Path, verdict_dir: Path, baselines: bool = True) -> list[Metrics]:
     """Metrics rows for our verdicts (and the baselines) on one simulated scenario."""
     labels = load_labels(sim_dir)
-    events = load_events(sim_dir)
+    events = load_events(sim_dir, prompts=baselines)
     req_labels = pl.read_parquet(sim_dir / "labels_requests.parquet")
     attack = events.join(req_labels.filter(pl.col("is_attack")), on="id", how="inner").select(
         "account_id", "end_user_id", "ts_ms"
