@@ -32,10 +32,11 @@ Score = Callable[[StateView, np.ndarray], np.ndarray]
 
 
 def snapshot(state: EntityState, keys: pl.Series) -> StateView:
-    """State before a window of the entities it touches that are not yet enforced.
+    """State before a window of the entities ``keys`` that are not yet enforced.
 
     Entities already at ``challenge`` or above have no first time left to
-    find, so they are not copied.
+    find, so they are not copied; the replay passes only the entities with
+    more than one event in the window (for one event, that event is the time).
     """
     get = state.index.get
     uniq = keys.drop_nulls().unique().to_list()

@@ -113,7 +113,6 @@ class Replay:
         self.windows = 0
         self.last_ms = 0
         self.start_ms: int | None = None
-        self._refreshed = False  # the linker refreshed in the current window
 
     def _attach_profiles(self, state: EntityState, rows: np.ndarray, level: str) -> None:
         """Account-table facts for new entities.
@@ -145,16 +144,18 @@ class Replay:
         if self.start_ms is None:
             self.start_ms = int(feat["ts"].dt.epoch("ms").min())  # type: ignore[arg-type]
         self.last_ms = max(self.last_ms, decided_at)
-        self._refreshed = False
         if self.linker is not None:
             self.linker.observe(feat, window_end_ms)
             if self.windows % self.settings.score_every == 0:
                 self.linker.refresh(decided_at, *self._link_states())
-                self._refreshed = True
         self.windows += 1
         for level, state in self.states.items():
             keys = entity_keys(feat, level)
-            prior = snapshot(state, keys)
+            # entities with one event here need no search for it: only the
+            # others' pre-window state is kept for crossing_times
+            counts = keys.drop_nulls().value_counts(name="count")
+            multi = counts.filter(counts["count"] > 1).get_column(keys.name)
+            prior = snapshot(state, multi)
             before = len(state)
             touched = state.update(feat, keys)
             if len(state) > before:
@@ -169,8 +170,11 @@ class Replay:
             early, early_risk = self._early_action(view, res.action, camp, level)
             new = self._new_firsts(state, touched, res.action)
             ref = tuple(n & (early >= lvl) for lvl, n in enumerate(new, start=1))
-            times = [np.where(r, state.cols["last_ts"][touched], decided_at) for r in ref]
-            many = (ref[0] | ref[1]) & (self._window_counts(state, prior, touched) > 1)
+            own = state.cols["last_ts"][touched]  # each entity's last event here
+            times = [np.where(r, own, decided_at) for r in ref]
+            several = set(multi.to_list())
+            in_multi = np.array([state.keys[i] in several for i in touched.tolist()], bool)
+            many = (ref[0] | ref[1]) & in_multi
             if many.any():
                 i = np.flatnonzero(many)
                 found = crossing_times(
@@ -190,13 +194,6 @@ class Replay:
 
     def _actions(self, view: StateView, campaign_risk: np.ndarray) -> np.ndarray:
         return self.scorer.score(view, campaign_risk).action
-
-    @staticmethod
-    def _window_counts(state: EntityState, prior: StateView, rows: np.ndarray) -> np.ndarray:
-        """Events each entity had in this window (state after minus before)."""
-        had = dict(zip(prior.keys, prior["n"].tolist(), strict=True))
-        n_before = np.array([had.get(state.keys[i], 0.0) for i in rows.tolist()])
-        return np.asarray(state.cols["n"][rows] - n_before)
 
     def _link_states(self) -> tuple[EntityState, Scorer, EntityState]:
         return self.states["account"], self.scorer, self.states["end_user"]
@@ -224,8 +221,6 @@ class Replay:
         """
         if camp is None:
             return action, np.zeros(len(action))
-        if not self._refreshed:
-            return action, camp
         before = self._campaign_risk(view.keys, level, early=True)
         assert before is not None
         changed = np.flatnonzero(before != camp)

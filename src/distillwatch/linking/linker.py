@@ -140,9 +140,11 @@ class CampaignLinker:
         self.malicious = np.zeros(0, dtype=bool)
         self.detected_at: dict[str, int] = {}
         self.risk_by_account: dict[str, float] = {}
-        # risk_by_account as known before the last refresh's rebuild/rescore
+        # risk_by_account as known before this window's rebuild/rescore
         # (attachments included): what the replay may use at an entity's own
-        # event times. _rescore replaces risk_by_account, never mutates it.
+        # event times. Reset by observe (a window without refresh: the current
+        # risk) and after refresh's attachments; _rescore replaces
+        # risk_by_account, never mutates it.
         self._early_risk: dict[str, float] = self.risk_by_account
         self.last_result: ScoreResult | None = None
         self.n_requests = np.zeros(0)
@@ -228,6 +230,7 @@ class CampaignLinker:
 
     def observe(self, feat: pl.DataFrame, window_end_ms: int) -> None:
         """Fold one window of feature rows into the evidence tables."""
+        self._early_risk = self.risk_by_account
         if feat.height == 0:
             return
         nodes = self._nodes(feat["account_id"])
