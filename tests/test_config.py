@@ -19,6 +19,7 @@ def test_user_file_overrides_linking_settings(tmp_path: Path) -> None:
     f.write_text("linking:\n  rebuild_every: 10m\n  min_members: 5\n  resolution: 0.5\n")
     p = link_params(Settings.load(f))
     assert p.rebuild_every_ms == 600_000 and p.min_members == 5
+    assert isinstance(p.rebuild_every_ms, int) and isinstance(p.min_members, int)
     assert p.graph.resolution == 0.5 and p.sync_ms == LinkParams().sync_ms
 
 

@@ -83,16 +83,15 @@ class LinkParams:
 
 
 def link_params(settings: Settings) -> LinkParams:
-    """LinkParams from the ``linking`` section of the settings (defaults elsewhere)."""
-    cfg = settings.linking
-    graph = {k: cfg[k] for k in ("band", "min_weight", "max_df", "resolution") if k in cfg}
-    ms = {"sync": "sync_ms", "signup_bucket": "signup_bucket_ms", "rebuild_every":
-          "rebuild_every_ms", "max_rebuild_gap": "max_rebuild_gap_ms",
-          "rescore_every": "rescore_every_ms"}  # fmt: skip
-    rest: dict[str, Any] = {ms.get(k, k): v for k, v in cfg.items() if k not in graph}
-    ints = {"band", "max_df", "min_members", "max_keys_per_kind", *ms.values()}
-    g = GraphParams(**{k: int(v) if k in ints else v for k, v in graph.items()})  # type: ignore[arg-type]
-    return LinkParams(graph=g, **{k: int(v) if k in ints else v for k, v in rest.items()})
+    """LinkParams from the ``linking`` section of the settings (defaults elsewhere).
+
+    The settings already hold each value in its type (durations as int ms).
+    """
+    cfg: dict[str, Any] = dict(settings.linking)
+    graph = {k: cfg.pop(k) for k in ("band", "min_weight", "max_df", "resolution") if k in cfg}
+    ms = ("sync", "signup_bucket", "rebuild_every", "max_rebuild_gap", "rescore_every")
+    rest = {f"{k}_ms" if k in ms else k: v for k, v in cfg.items()}
+    return LinkParams(graph=GraphParams(**graph), **rest)
 
 
 def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:

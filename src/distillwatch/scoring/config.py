@@ -53,8 +53,8 @@ class Settings:
     lateness_ms: int
     min_end_users: int
     source: str
-    # campaign-linking settings, parsed and checked (see _linking); the linker
-    # turns them into its LinkParams
+    # campaign-linking settings, parsed and checked (see _linking: durations as
+    # int ms, counts as int); the linker turns them into its LinkParams
     linking: dict[str, float] = field(default_factory=dict)
 
     @classmethod
@@ -141,11 +141,11 @@ def _linking(raw: dict[str, Any], source: str) -> dict[str, float]:
             )
         try:
             if kind == "duration":
-                out[key] = float(parse_duration(value))
+                out[key] = parse_duration(value)  # int milliseconds
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"not a number: {value!r}")
             else:
-                out[key] = float(int(value) if kind == "int" else value)
+                out[key] = int(value) if kind == "int" else float(value)
         except ConfigError as e:
             raise ConfigError(f"{source}: linking.{key}: {e}") from e
         if out[key] < 0:
