@@ -132,20 +132,24 @@ def test_streamed_replay_equals_replay_from_store(
         assert (tmp_path / "store" / name).read_bytes() == (verdicts / name).read_bytes(), name
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_unordered_input_falls_back_to_the_store(
-    sim_dir: Path, verdicts: Path, tmp_path: Path
+    sim_dir: Path, verdicts: Path, tmp_path: Path, workers: int
 ) -> None:
-    """Files in reverse time order: streaming notices and replays from the store; same verdicts."""
+    """Files in reverse time order: streaming notices and replays from the store; same verdicts.
+
+    With two workers the store's parts are written by the worker processes."""
     files = sorted((sim_dir / "events").iterdir())
     assert len(files) >= 2
     rev = tmp_path / "events"
     rev.mkdir()
     for i, f in enumerate(reversed(files)):
         (rev / f"{i:03d}-{f.name}").write_bytes(f.read_bytes())
-    s = detect(rev, tmp_path / "out", sim_dir / "accounts.jsonl")
+    s = detect(rev, tmp_path / "out", sim_dir / "accounts.jsonl", workers=workers)
     assert s.streamed is False
     for name in ("accounts.jsonl", "campaigns.jsonl"):
         assert (tmp_path / "out" / name).read_bytes() == (verdicts / name).read_bytes(), name
+    assert not (tmp_path / "out" / "features").exists()  # scratch parts removed
 
 
 def test_parquet_row_groups_read_in_workers_lose_nothing(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
-"""The batch detection run: ingest -> features -> DuckDB -> causal replay -> verdicts.
+"""The batch detection run: ingest -> features -> feature store -> causal replay -> verdicts.
 
 ``detect(events, out_dir)`` is what ``distillwatch detect`` runs on the
 embedded default (one process, local files). Memory stays bounded: events are
-streamed in Arrow batches, features go to an on-disk DuckDB table, the replay
-streams them back in event-time order, and per-entity state is a fixed number
-of bytes per account.
+streamed in Arrow batches, features go to on-disk Parquet parts (written by
+the worker that computed them), the replay either streams the batches as they
+come (time-ordered input) or reads the parts back through DuckDB in event-time
+order, and per-entity state is a fixed number of bytes per account.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pyarrow as pa
 
 from distillwatch.engine.ordered import OrderedWindows
 from distillwatch.engine.replay import Linker, Replay
-from distillwatch.engine.store import FeatureStore
+from distillwatch.engine.store import FeatureStore, write_part
 from distillwatch.engine.verdicts import build_verdicts, write_jsonl
 from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers
@@ -82,18 +83,29 @@ def _init_worker() -> None:
 Work: TypeAlias = pa.RecordBatch | ParquetPart
 
 
-def _worker_features(item: Work) -> tuple[pl.DataFrame, RejectBuffer | None]:
-    """Features of a normalised batch, or of a Parquet row group read right here."""
+def _worker_features(
+    item: Work, part: Path | None = None
+) -> tuple[pl.DataFrame, RejectBuffer | None]:
+    """Features of a normalised batch, or of a Parquet row group read right here;
+    written to the feature store's ``part`` here too when one is given."""
     clf, cache = _WORKER["clf"], _WORKER["cache"]
+    buf: RejectBuffer | None = None
     if isinstance(item, pa.RecordBatch):
-        return compute_features(item, clf, cache), None
-    buf = RejectBuffer()
-    frames = [compute_features(b, clf, cache) for b in read_part(item, buf)]
-    return (pl.concat(frames) if frames else pl.DataFrame(schema=FEATURE_SCHEMA)), buf
+        feat = compute_features(item, clf, cache)
+    else:
+        buf = RejectBuffer()
+        frames = [compute_features(b, clf, cache) for b in read_part(item, buf)]
+        feat = pl.concat(frames) if frames else pl.DataFrame(schema=FEATURE_SCHEMA)
+    if part is not None:
+        write_part(feat, part)
+    return feat, buf
 
 
 def feature_batches(
-    items: Iterator[Work], sink: RejectSink, workers: int | None = None
+    items: Iterator[Work],
+    sink: RejectSink,
+    workers: int | None = None,
+    store: FeatureStore | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Feature frames of event batches and Parquet row groups, in input order.
 
@@ -102,29 +114,36 @@ def feature_batches(
     normalised there too, so raw prompts never cross a process boundary)
     while this process keeps going; at most ``2 * workers`` items are in
     flight, so memory stays bounded. Rejects and counts a worker gathered go
-    to ``sink`` in input order. ``None`` means one worker per CPU.
+    to ``sink`` in input order; each frame is also written to ``store``'s next
+    part by the process that computed it. ``None`` means one worker per CPU.
     """
     n = workers if workers is not None else (os.cpu_count() or 1)
+
+    def keep(feat: pl.DataFrame, buf: RejectBuffer | None, part: Path | None) -> pl.DataFrame:
+        if buf is not None:
+            sink.replay(buf)
+        if store is not None and part is not None:
+            store.add(part, feat.height)
+        return feat
+
     if n <= 1:
         _init_worker()
         for item in items:
-            feat, buf = _worker_features(item)
-            if buf is not None:
-                sink.replay(buf)
-            yield feat
+            part = store.reserve() if store is not None else None
+            yield keep(*_worker_features(item, part), part)
         return
     ctx = multiprocessing.get_context("spawn")  # fork is unsafe with Polars' thread pool
     with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker) as pool:
-        pending: deque[Future[tuple[pl.DataFrame, RejectBuffer | None]]] = deque()
+        pending: deque[tuple[Future[tuple[pl.DataFrame, RejectBuffer | None]], Path | None]]
+        pending = deque()
 
         def take() -> pl.DataFrame:
-            feat, buf = pending.popleft().result()
-            if buf is not None:
-                sink.replay(buf)
-            return feat
+            fut, part = pending.popleft()
+            return keep(*fut.result(), part)
 
         for item in items:
-            pending.append(pool.submit(_worker_features, item))
+            part = store.reserve() if store is not None else None
+            pending.append((pool.submit(_worker_features, item, part), part))
             if len(pending) >= 2 * n:
                 yield take()
         while pending:
@@ -165,15 +184,11 @@ def detect(
             assert isinstance(df, pl.DataFrame)
             acct_df = df
         account_stats = (sink.stats.accepted, sink.stats.rejected)
-        db = out / "features.duckdb"
-        for stale in (db, db.with_suffix(".duckdb.wal")):
-            stale.unlink(missing_ok=True)
-        store = FeatureStore(db)
+        store = FeatureStore(out / "features")
         linker = make_linker(settings, acct_df) if link else None
         replay: Replay | None = Replay(settings, acct_df, linker) if stream else None
         cutter = OrderedWindows(settings.window_ms, settings.lateness_ms)
-        for feat in feature_batches(iter_event_sources(events, sink), sink, workers):
-            store.append(feat)
+        for feat in feature_batches(iter_event_sources(events, sink), sink, workers, store):
             if replay is not None:
                 ready = cutter.push(feat)
                 if ready is None:  # not time-ordered: replay from the store after ingest
@@ -187,16 +202,13 @@ def detect(
         summary.rejected = sink.stats.rejected - account_stats[1]
     t1 = time.perf_counter()
     if replay is not None:
-        store.close()  # not needed: release DuckDB's buffers before the replay's peak
         _steps(replay, cutter.finish(), progress)
         summary.streamed = True
     else:
         linker = make_linker(settings, acct_df) if link else None
         replay = Replay(settings, acct_df, linker)
         _steps(replay, store.windows(settings.window_ms), progress)
-        store.close()
-    for stale in (db, db.with_suffix(".duckdb.wal")):
-        stale.unlink(missing_ok=True)
+    store.close()
     t2 = time.perf_counter()
     finish(replay, linker, out, summary)
     t3 = time.perf_counter()

@@ -1,13 +1,19 @@
-"""The embedded feature store: DuckDB on local disk.
+"""The embedded feature store: Parquet parts on local disk, queried with DuckDB.
 
-Feature batches are appended as they are computed (in arrival order); the
-replay then reads them back in event-time order, streamed in Arrow record
+Feature batches are written as Parquet parts as they are computed, by the
+process that computed them (a feature worker writes its own part, so the
+process running the replay never pays for the write); the replay then reads
+them back through DuckDB in event-time order, streamed in Arrow record
 batches, and cut into micro-batch windows. DuckDB sorts out of core, so
 memory stays bounded whatever the input size (``memory_limit`` setting).
+When the input turns out to be time-ordered the streamed replay never reads
+the parts back; they are what the sorted replay falls back on otherwise.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -17,54 +23,71 @@ import polars as pl
 import pyarrow as pa
 
 
-class FeatureStore:
-    """Append-then-replay store of per-request features."""
+def write_part(feat: pl.DataFrame, path: Path | str) -> int:
+    """Write one feature batch as a Parquet part (LZ4: cheap to write and read)."""
+    if feat.height:
+        feat.write_parquet(path, compression="lz4", statistics=False)
+    return feat.height
 
-    def __init__(
-        self,
-        path: Path | str = ":memory:",
-        memory_limit: str = "768MB",
-        append_memory_limit: str = "256MB",
-    ) -> None:
-        """``append_memory_limit`` holds while batches are appended (the streamed
-        replay's state grows alongside), ``memory_limit`` for the sorted read."""
-        self.path = str(path)
+
+class FeatureStore:
+    """Append-then-replay store of per-request features (a folder of Parquet parts).
+
+    ``path`` is the folder (created empty; an existing one is replaced);
+    ``":memory:"`` or ``None`` uses a temporary folder removed at :meth:`close`.
+    """
+
+    def __init__(self, path: Path | str | None = None, memory_limit: str = "768MB") -> None:
+        """``memory_limit`` bounds DuckDB during the sorted read (it spills beyond)."""
+        self._temp = path is None or str(path) == ":memory:"
+        self.dir = Path(tempfile.mkdtemp(prefix="dw-features-") if self._temp else str(path))
+        if not self._temp:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir.mkdir(parents=True)
         self.memory_limit = memory_limit
-        self.con = duckdb.connect(self.path)
-        self.con.execute(f"SET memory_limit='{append_memory_limit}'")
-        self.con.execute("SET preserve_insertion_order=false")
-        if self.path != ":memory:":
-            tmp = Path(self.path).with_suffix(".tmp")
-            self.con.execute(f"SET temp_directory='{tmp}'")
-        self._created = False
+        self.parts: list[Path] = []
         self.rows = 0
+        self._reserved = 0
+
+    def reserve(self) -> Path:
+        """The path of the next part (input order); write it with :func:`write_part`, then :meth:`add`."""
+        path = self.dir / f"part-{self._reserved:07d}.parquet"
+        self._reserved += 1
+        return path
+
+    def add(self, path: Path, rows: int) -> None:
+        """Record a part written by :func:`write_part` (nothing when it was empty)."""
+        if rows:
+            self.parts.append(path)
+            self.rows += rows
 
     def append(self, feat: pl.DataFrame) -> None:
-        if feat.height == 0:
-            return
-        arrow = feat.to_arrow()
-        self.con.register("_batch", arrow)
-        if not self._created:
-            self.con.execute("CREATE OR REPLACE TABLE features AS SELECT * FROM _batch")
-            self._created = True
-        else:
-            self.con.execute("INSERT INTO features SELECT * FROM _batch")
-        self.con.unregister("_batch")
-        self.rows += feat.height
+        """Write and record one batch in this process."""
+        path = self.reserve()
+        self.add(path, write_part(feat, path))
 
     def windows(
         self, window_ms: int, fetch_rows: int = 200_000
     ) -> Iterator[tuple[int, pl.DataFrame]]:
         """Yield (window end ms, rows) per non-empty event-time window, in order."""
-        if not self._created:
+        if not self.parts:
             return
-        self.con.execute(f"SET memory_limit='{self.memory_limit}'")
-        reader = self.con.sql("SELECT * FROM features ORDER BY ts").to_arrow_reader(fetch_rows)
-        frames = (pl.DataFrame(pl.from_arrow(pa.Table.from_batches([rb]))) for rb in reader)
-        yield from cut_windows(frames, window_ms)
+        con = duckdb.connect()
+        try:
+            con.execute(f"SET memory_limit='{self.memory_limit}'")
+            con.execute("SET preserve_insertion_order=false")
+            con.execute(f"SET temp_directory='{self.dir / '.spill'}'")
+            files = [str(p) for p in self.parts]
+            rel = con.sql(f"SELECT * FROM read_parquet({files!r}) ORDER BY ts")
+            reader = rel.to_arrow_reader(fetch_rows)
+            frames = (pl.DataFrame(pl.from_arrow(pa.Table.from_batches([rb]))) for rb in reader)
+            yield from cut_windows(frames, window_ms)
+        finally:
+            con.close()
 
     def close(self) -> None:
-        self.con.close()
+        """Remove the parts (the store is scratch space for one run)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def cut_windows(

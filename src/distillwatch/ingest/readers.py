@@ -48,7 +48,7 @@ __all__ = [
 DEFAULT_BATCH_SIZE = 65_536
 #: A JSONL batch is also cut when its lines reach this many bytes: fewer Python
 #: objects alive at once keeps peak memory (and cache misses) down for long events.
-BATCH_BYTES = 32 * 1024 * 1024
+BATCH_BYTES = 8 * 1024 * 1024
 _READ_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError, pa.ArrowException)
 
 
