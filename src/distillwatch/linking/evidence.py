@@ -172,7 +172,8 @@ def evidence_arrays(
 
 
 def compact(parts: list[dict[str, np.ndarray]], base: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Distinct (key, kind, node) rows of raw evidence arrays (plus ``base``), with counts."""
+    """Distinct (key, kind, node) rows of raw evidence arrays (plus ``base``), with counts
+    (columns in EVIDENCE_COLS order, then ``n``)."""
     frames = [base] if base is not None and base.height else []
     if parts:
         raw = {c: np.concatenate([p[c] for p in parts]) for c in EVIDENCE_COLS}
@@ -182,11 +183,27 @@ def compact(parts: list[dict[str, np.ndarray]], base: pl.DataFrame | None = None
         frames.append(pl.DataFrame(raw))
     if not frames:
         return empty_evidence()
+    # One 64-bit group key instead of three columns (~25% less time on the
+    # replay's largest Polars step): ``key`` already folds in the kind and the
+    # fact pair, the node is mixed in here. Two (key, node) pairs share a
+    # group key with probability ~rows^2 / 2^65 (1e-6 at 10M rows).
+    gk = (pl.col("key") ^ (pl.col("node").cast(pl.UInt64) * _NODE_MIX)).alias("_gk")
     return (
         pl.concat(frames)
-        .group_by("key", "kind", "node")
-        .agg(pl.col("a").first(), pl.col("b").first(), pl.col("n").sum().cast(pl.UInt32))
+        .group_by(gk)
+        .agg(
+            pl.col("key").first(),
+            pl.col("kind").first(),
+            pl.col("node").first(),
+            pl.col("a").first(),
+            pl.col("b").first(),
+            pl.col("n").sum().cast(pl.UInt32),
+        )
+        .drop("_gk")
     )
+
+
+_NODE_MIX = 0x9E3779B97F4A7C15
 
 
 def empty_evidence() -> pl.DataFrame:
