@@ -68,6 +68,17 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]
     }
 
 
+def python_loop_s() -> float:
+    """Seconds for a 10^7-iteration Python loop (in a function): tells apart the
+    machines rows came from (session 4's 2-core box: 0.23 s; session 3's was
+    about 3x slower)."""
+    t0 = time.perf_counter()
+    s = 0
+    for i in range(10**7):
+        s += i
+    return round(time.perf_counter() - t0, 2)
+
+
 def ensure_sim(work: Path, size: str) -> tuple[Path, dict[str, Any]]:
     days, scale = SIZES[size]
     sim = work / f"public_case-{size}"
@@ -138,6 +149,7 @@ def bench_size(work: Path, size: str, spark: bool, master: str) -> dict[str, Any
         "events": n,
         "days": SIZES[size][0],
         "scale": SIZES[size][1],
+        "loop_s": python_loop_s(),
     }
     out = work / f"verdicts-{size}"
     emb = _child("embedded", sim, out)
@@ -169,6 +181,7 @@ def bench_size(work: Path, size: str, spark: bool, master: str) -> dict[str, Any
             stages_s=sp_summ["seconds"],
             master=master,
             same_actions=sp_summ["actions"] == summ["actions"],
+            loop_s=row["loop_s"],
         )
         row["spark"] = sp
         print(f"{size}: spark {master} {sp['wall_s']}s", flush=True)
@@ -186,22 +199,25 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         " simulator's case): `replay` is then only the last windows. `ingest s` is a"
         " separate ingest-only pass.",
         "",
-        "| size | events | engine | wall s | events/s | peak RSS GiB | ingest s | ingest+features s | replay s | hindsight+write s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "`loop s`: seconds this machine took for a 10^7-iteration Python loop when the row"
+        " was measured (rows from different machines are not comparable).",
+        "",
+        "| size | events | engine | wall s | events/s | peak RSS GiB | ingest s | ingest+features s | replay s | hindsight+write s | loop s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         e = r["embedded"]
         st = e["stages_s"]
         lines.append(
             f"| {r['size']} | {r['events']:,} | embedded | {e['wall_s']} | {e['events_per_s']:,} | {e['peak_rss_gib']} | "
-            f"{st.get('ingest_only')} | {st.get('ingest_features')} | {st.get('replay')} | {st.get('hindsight_write')} |"
+            f"{st.get('ingest_only')} | {st.get('ingest_features')} | {st.get('replay')} | {st.get('hindsight_write')} | {r.get('loop_s', '-')} |"
         )
         if "spark" in r:
             s = r["spark"]
             ss = s["stages_s"]
             lines.append(
                 f"| {r['size']} | {r['events']:,} | spark {s['master']} | {s['wall_s']} | {s['events_per_s']:,} | {s['peak_rss_gib']} | "
-                f"- | {ss.get('spark_ingest_features_sort')} (incl. sort) | {ss.get('replay')} | {ss.get('hindsight_write')} |"
+                f"- | {ss.get('spark_ingest_features_sort')} (incl. sort) | {ss.get('replay')} | {ss.get('hindsight_write')} | {s.get('loop_s', '-')} |"
             )
     lines += ["", "## Detection (embedded, against the simulator's labels)", ""]
     lines += [
@@ -249,6 +265,11 @@ def main() -> None:
     if (RESULTS / "scale.json").exists():  # keep earlier sizes' rows (e.g. after --sizes 10m)
         done = {r["size"] for r in rows}
         old = json.loads((RESULTS / "scale.json").read_text())
+        by_size = {r["size"]: r for r in old}
+        for r in rows:  # a run without Spark keeps the last Spark figures of that size
+            if "spark" not in r and "spark" in by_size.get(r["size"], {}):
+                r["spark"] = {"loop_s": by_size[r["size"]].get("loop_s", "-")}
+                r["spark"].update(by_size[r["size"]]["spark"])
         rows = [r for r in old if r["size"] not in done] + rows
         rows.sort(key=lambda r: list(SIZES).index(r["size"]))
     (RESULTS / "scale.json").write_text(json.dumps(rows, indent=2, default=str))
