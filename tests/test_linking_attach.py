@@ -1,0 +1,61 @@
+"""Attachment to malicious campaigns: key weights."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from distillwatch.linking.attach import CampaignAttacher, campaign_share_weights
+from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
+from distillwatch.linking.graph import key_frequencies, key_weights
+
+CT = KIND_CODE["client+template"]
+PT = KIND_CODE["prefix+template"]
+
+
+def evidence(rows: list[tuple[int, int, int]]) -> dict[str, np.ndarray]:
+    """Evidence arrays from (node, key, kind) rows."""
+    node, key, kind = (np.array(c) for c in zip(*rows, strict=True))
+    return {
+        "key": key.astype(np.uint64),
+        "kind": kind.astype(np.int8),
+        "node": node.astype(np.int32),
+        "a": key.astype(np.uint64),
+        "b": np.ones(len(key), np.uint64),
+    }
+
+
+def held(nodes: range | list[int], key: int, kind: int) -> list[tuple[int, int, int]]:
+    return [(n, key, kind) for n in nodes]
+
+
+def test_campaign_share_counts_the_candidate_and_never_exceeds_the_kind_weight() -> None:
+    kind = np.array([CT, CT, PT])
+    w = campaign_share_weights(kind, np.array([12, 1, 10]), np.array([10, 1, 10]))
+    assert np.allclose(w, BASE_WEIGHT[kind] * np.array([10 / 13, 1 / 2, 10 / 11]))
+    assert (w < BASE_WEIGHT[kind]).all()  # one conjunctive key never reaches min_weight
+
+
+def test_keys_a_campaign_holds_widely_attach_where_pair_weights_would_not() -> None:
+    # campaign 0 (nodes 0-9, malicious): keys 1 and 2; key 1 also used by two outsiders
+    # (10, 11); key 3: one member and forty unrelated accounts (a public template)
+    rows = held(range(10), 1, CT) + held([10, 11], 1, CT) + held(range(10), 2, PT)
+    rows += held([0, *range(20, 60)], 3, CT)
+    members = compact([evidence(rows)])
+    camp = np.full(70, -1, np.int64)
+    camp[:10] = 0
+    att = CampaignAttacher(min_weight=1.0)
+    att.build_index(members, camp, np.array([True]), np.zeros(70, bool), key_frequencies(members))
+    # by pair weights alone keys 1 + 2 stay below min_weight
+    assert key_weights(np.array([CT, PT]), np.array([12, 10])).sum() < 1.0
+
+    def joins(rows: list[tuple[int, int, int]], excluded: np.ndarray | None = None) -> list[int]:
+        nodes, camps = att.attach([evidence(rows)], camp, excluded)
+        assert (camps == 0).all()
+        return sorted(nodes.tolist())
+
+    assert joins([(61, 1, CT), (61, 2, PT)]) == [61]
+    assert joins([(60, 1, CT)]) == []  # one key is not enough
+    assert joins([(62, 1, CT), (62, 3, CT)]) == []  # the public template adds little
+    no = np.zeros(70, bool)
+    no[63] = True
+    assert joins([(63, 1, CT), (63, 2, PT)], no) == []  # excluded nodes (resellers) never join
