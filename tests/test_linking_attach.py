@@ -1,12 +1,15 @@
-"""Attachment to malicious campaigns: key weights."""
+"""Attachment to malicious campaigns: key weights and catching up on evidence accrued earlier."""
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
+from distillwatch.linking import CampaignLinker
 from distillwatch.linking.attach import CampaignAttacher, campaign_share_weights
 from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
 from distillwatch.linking.graph import key_frequencies, key_weights
+from distillwatch.scoring.config import Settings
 
 CT = KIND_CODE["client+template"]
 PT = KIND_CODE["prefix+template"]
@@ -59,3 +62,34 @@ def test_keys_a_campaign_holds_widely_attach_where_pair_weights_would_not() -> N
     no = np.zeros(70, bool)
     no[63] = True
     assert joins([(63, 1, CT), (63, 2, PT)], no) == []  # excluded nodes (resellers) never join
+
+
+def linker_with(rows: list[tuple[int, int, int]], n_nodes: int, rounds: int) -> CampaignLinker:
+    """A linker whose evidence (merged, as after a rebuild) is ``rows``; campaign 0 =
+    nodes 0-4, malicious at risk 0.9."""
+    lk = CampaignLinker(Settings.load(linking={"catch_up_rounds": rounds}))
+    lk._nodes(pl.Series([f"a{i}" for i in range(n_nodes)]))
+    lk._add(evidence(rows))
+    lk._merge()
+    lk._freq = key_frequencies(lk.members)
+    lk.camp_of_node[:5] = 0
+    lk.camp_ids, lk.camp_risk, lk.malicious = ["c0"], np.array([0.9]), np.array([True])
+    lk._build_index()
+    lk._catch_up()
+    return lk
+
+
+def test_accounts_active_before_their_campaign_was_found_join_when_it_is() -> None:
+    # a5 used two of the campaign's keys before the index existed; a6 shares two keys
+    # with a5 only (it joins once a5's keys count); a7 shares one key with a5
+    rows = held(range(5), 1, CT) + held(range(5), 2, PT) + held([5], 1, CT) + held([5], 2, PT)
+    rows += held([5, 6], 3, CT) + held([5, 6], 4, PT) + held([5, 7], 5, CT)
+    camps = {}
+    for rounds in (0, 1, 2):
+        lk = linker_with(rows, 8, rounds)
+        camps[rounds] = [lk.campaign_of(f"a{i}") for i in (5, 6, 7)]
+        if rounds:
+            assert lk.campaign_risk(pl.Series(["a5"]))[0] == 0.9
+    assert camps[0] == [None, None, None]  # only evidence arriving later would count
+    assert camps[1] == ["c0", None, None]
+    assert camps[2] == ["c0", "c0", None]

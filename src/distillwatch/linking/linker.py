@@ -6,7 +6,11 @@ vectorised). ``refresh`` then
 * attaches accounts that are not yet in a campaign to a *malicious* campaign
   as soon as their new evidence (shared payment, infrastructure x template,
   sign-up burst x client, ...) weighs ``min_weight`` against that campaign's
-  keys: early action at an account's first requests;
+  keys: early action at an account's first requests; and, whenever the
+  malicious-key index is rebuilt, tries the evidence every unlinked account
+  has accrued so far against it (``catch_up_rounds`` times, the accounts
+  that joined in one round adding their keys for the next), so accounts
+  that were active before their campaign was found join it when it is;
 * rebuilds the graph and re-runs Leiden only when the evidence table grew by
   ``growth`` since the last rebuild (and at most every ``rebuild_every_ms``),
   so the total rebuild cost is a geometric series: near-linear in events;
@@ -80,6 +84,9 @@ class LinkParams:
     # table by accounts x kinds instead of by events (the long tail of keys an
     # account used once links nothing).
     max_keys_per_kind: int = 48
+    # when the malicious-key index is rebuilt: rounds of trying every unlinked
+    # account's evidence so far against it (0: only evidence that arrives later)
+    catch_up_rounds: int = 4
 
 
 def link_params(settings: Settings) -> LinkParams:
@@ -408,16 +415,45 @@ class CampaignLinker:
         if self._final:
             self._attacher.clear()  # hindsight: nothing left to attach
         elif rebuilt or not np.array_equal(self.malicious, was_malicious):
-            n = len(self.node_ids)
-            self._attacher.build_index(
-                self.members, self.camp_of_node, self.malicious, self._excluded[:n], self._freq
-            )
+            self._build_index()
+            self._catch_up()
+
+    def _build_index(self) -> None:
+        n = len(self.node_ids)
+        self._attacher.build_index(
+            self.members, self.camp_of_node, self.malicious, self._excluded[:n], self._freq
+        )
+
+    def _catch_up(self) -> None:
+        """Try every unlinked account's evidence so far against a new malicious-key index.
+
+        Attachment otherwise sees only evidence that arrives after the index is
+        built, so an account active since before its campaign was found would
+        have to build its link evidence again from its next requests. Same
+        rule (summed distinct key weight against one campaign reaches
+        ``min_weight``), on evidence at or before now. The accounts that join
+        are members when the index is rebuilt for the next round (their keys
+        count for others), up to ``catch_up_rounds`` rounds.
+        """
+        for r in range(self.p.catch_up_rounds):
+            if self._attacher.index is None:
+                return
+            if r:
+                self._build_index()
+            known = [
+                {"key": f["key"].to_numpy(), "node": f["node"].to_numpy()}
+                for f in (self.members, *self._pending)
+                if f.height
+            ]
+            self._fresh = [*known, *self._raw]
+            if not self._attach():
+                return
 
     def _attach(self) -> bool:
         """Put unlinked accounts whose evidence points at a malicious campaign into it
         (:mod:`distillwatch.linking.attach`)."""
         fresh, self._fresh = self._fresh, []
-        nodes, camps = self._attacher.attach(fresh, self.camp_of_node)
+        nodes, camps = self._attacher.attach(fresh, self.camp_of_node, self._excluded)
         if len(nodes) == 0:
             return False
         self.camp_of_node[nodes] = camps
