@@ -10,6 +10,8 @@ from distillwatch.linking.attach import CampaignAttacher, campaign_share_weights
 from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
 from distillwatch.linking.graph import key_frequencies, key_weights
 from distillwatch.scoring.config import Settings
+from distillwatch.scoring.risk import Scorer
+from distillwatch.signals.state import EntityState
 
 CT = KIND_CODE["client+template"]
 PT = KIND_CODE["prefix+template"]
@@ -74,6 +76,7 @@ def linker_with(rows: list[tuple[int, int, int]], n_nodes: int, rounds: int) -> 
     lk._freq = key_frequencies(lk.members)
     lk.camp_of_node[:5] = 0
     lk.camp_ids, lk.camp_risk, lk.malicious = ["c0"], np.array([0.9]), np.array([True])
+    lk.camp_confirmed = np.zeros(1, np.int64)
     lk._build_index()
     lk._catch_up()
     return lk
@@ -93,3 +96,52 @@ def test_accounts_active_before_their_campaign_was_found_join_when_it_is() -> No
     assert camps[0] == [None, None, None]  # only evidence arriving later would count
     assert camps[1] == ["c0", None, None]
     assert camps[2] == ["c0", "c0", None]
+
+
+HOUR = 3_600_000
+
+
+def test_a_malicious_verdict_is_held_through_weaker_rescores_for_verdict_hold() -> None:
+    lk = CampaignLinker(Settings.load(linking={"verdict_hold": "24h"}))
+    lk._nodes(pl.Series([f"a{i}" for i in range(10)]))
+    t0 = 1_772_409_600_000
+    lk.camp_of_node[:6] = 0  # found malicious on its own aggregate at t0
+    lk._hold(t0, np.arange(6), np.array([0.8]), np.array([6]))
+    assert lk.malicious.tolist() == [True] and not lk.camp_held[0]
+
+    # a rebuild re-partitions: campaign 0 is three of its members and a newcomer,
+    # campaign 1 one of its members and two newcomers; both aggregates now look benign
+    lk.camp_of_node[:10] = -1
+    lk.camp_of_node[[0, 1, 2, 6]] = 0
+    lk.camp_of_node[[3, 7, 8]] = 1
+    nodes = np.array([0, 1, 2, 3, 6, 7, 8])
+
+    def rescore(t: int, own: list[float]) -> tuple[list[bool], list[float]]:
+        lk._hold(t, nodes, np.array(own), np.array([4, 3]))
+        return lk.malicious.tolist(), lk.camp_risk.round(3).tolist()
+
+    assert rescore(t0 + HOUR, [0.2, 0.2]) == ([True, False], [0.8, 0.2])
+    assert lk.camp_held.tolist() == [True, False] and lk.camp_confirmed[0] == t0
+    # the held verdict names itself first among the campaign's reasons
+    st = EntityState()
+    st.rows_for(pl.Series(["c0", "c1"]))
+    lk._scorer = Scorer(lk.settings)
+    lk.last_result = lk._scorer.score(st.view(np.arange(2)))
+    held = lk.scorer_reasons(0)[0]
+    assert held["signal"] == "campaign_verdict_held" and held["value"] == 0.8
+    assert "2026-03-02T00:00:00" in str(held["detail"])
+    assert all(r["signal"] != "campaign_verdict_held" for r in lk.scorer_reasons(1))
+    assert rescore(t0 + 23 * HOUR, [0.2, 0.2])[0] == [True, False]
+    assert rescore(t0 + 25 * HOUR, [0.2, 0.2])[0] == [False, False]  # not confirmed in a day
+
+    # confirmed again by its own aggregate: its own risk, held from now
+    assert rescore(t0 + 26 * HOUR, [0.6, 0.2]) == ([True, False], [0.6, 0.2])
+    assert not lk.camp_held[0] and lk.camp_confirmed[0] == t0 + 26 * HOUR
+    assert rescore(t0 + 27 * HOUR, [0.3, 0.2]) == ([True, False], [0.6, 0.2])
+
+    off = CampaignLinker(Settings.load(linking={"verdict_hold": "0s"}))
+    off._nodes(pl.Series([f"a{i}" for i in range(6)]))
+    off.camp_of_node[:6] = 0
+    off._hold(t0, np.arange(6), np.array([0.8]), np.array([6]))
+    off._hold(t0 + HOUR, np.arange(6), np.array([0.2]), np.array([6]))
+    assert off.malicious.tolist() == [False]

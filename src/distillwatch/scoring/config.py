@@ -123,6 +123,7 @@ LINKING_KEYS = {
     "rescore_every": "duration",
     "max_keys_per_kind": "int",
     "catch_up_rounds": "int",
+    "verdict_hold": "duration",
     "band": "int",
     "min_weight": "float",
     "max_df": "int",
