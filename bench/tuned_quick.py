@@ -6,6 +6,7 @@ metrics and a per-archetype table (share at review+ and at challenge+)::
 
     python bench/tuned_quick.py '{"actions": {"min_requests_enforce": 20}}'
     python bench/tuned_quick.py '{}' --only evasive,demo
+    python bench/tuned_quick.py '{}' --bench-sizes   # the tuned plans of ``distillwatch bench``
 
 About 30 s for all five on 2 cores. Use ``distillwatch bench`` for the
 reported figures (it adds the held-out scenarios and the baselines).
@@ -21,7 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from distillwatch.bench.metrics import load_labels, load_verdicts, match
-from distillwatch.bench.runner import run_scenario
+from distillwatch.bench.runner import TUNED, run_scenario
 from distillwatch.engine.detect import detect
 from distillwatch.scoring.config import Settings
 from distillwatch.sim import simulate
@@ -40,18 +41,27 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("overrides", nargs="?", default="{}", help="settings overrides as JSON")
     ap.add_argument("--only", default="", help="comma-separated scenario names")
-    ap.add_argument("--work", default="/tmp/distillwatch-tuned-quick")
+    ap.add_argument("--work", default="", help="default /tmp/distillwatch-tuned-{quick,bench}")
+    ap.add_argument(
+        "--bench-sizes",
+        action="store_true",
+        help="the tuned scenarios at the sizes `distillwatch bench` reports (slower)",
+    )
     args = ap.parse_args()
+    plans = TUNED if args.bench_sizes else SCENARIOS
+    work = args.work or (
+        "/tmp/distillwatch-tuned-bench" if args.bench_sizes else "/tmp/distillwatch-tuned-quick"
+    )
     settings = Settings.load(**json.loads(args.overrides))
     only = set(filter(None, args.only.split(",")))
     frames = []
-    for name, seed, scale, days in SCENARIOS:
+    for name, seed, scale, days in plans:
         if only and name not in only:
             continue
-        sim = Path(args.work) / f"{name}-{seed}"
+        sim = Path(work) / f"{name}-{seed}"
         if not (sim / "labels_accounts.jsonl").exists():
             simulate(name, sim, scale=scale, seed=seed, days=days)
-        out = Path(args.work) / f"out-{name}"
+        out = Path(work) / f"out-{name}"
         t = time.perf_counter()
         detect(sim / "events", out, sim / "accounts.jsonl", settings=settings)
         r = run_scenario(sim, out, baselines=False)[0]

@@ -8,6 +8,17 @@ account sending a request or two per window matches one key at a time; when
 the summed weight of the distinct keys an account shares with one campaign
 reaches ``min_weight`` (the rule a graph edge follows) it joins that campaign.
 
+A key's weight here is the larger of its graph weight (kind weight shrunk by
+how many accounts hold it: specific to a *pair* of accounts) and its
+campaign share (kind weight times the share of its holders, the candidate
+counted, that are members of the campaign: specific to the *campaign*). A
+template that sixty members of a farm use and two other accounts do is
+near-useless for telling two accounts apart, but strong evidence that a
+third account using it with the farm's client belongs to the farm. Counting
+the candidate keeps one conjunctive key below ``min_weight`` (base weight
+at most 1): joining still takes at least two keys, or a shared payment
+fingerprint.
+
 Catches: new accounts of a farm that reuse its payment method, its
 infrastructure x templates, its sign-up burst x client, or a reseller's
 attacking end users' templates. Misses: accounts that share nothing with the
@@ -19,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from distillwatch.linking.evidence import BASE_WEIGHT
 from distillwatch.linking.graph import key_weights
 
 KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray]  # sorted keys, campaign, weight
@@ -28,6 +40,17 @@ def _lookup(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Position of each key in the sorted index and whether it is there."""
     pos = np.minimum(np.searchsorted(keys_s, key), len(keys_s) - 1)
     return pos, keys_s[pos] == key
+
+
+def campaign_share_weights(kind: np.ndarray, df: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Weight of keys for joining a campaign: kind weight x ``held / (df + 1)``.
+
+    ``df``: accounts holding each key, ``held``: how many of them are members
+    of the campaign; the ``+ 1`` is the candidate, which holds the key too.
+    """
+    d = df.astype(np.float64)
+    share = np.minimum(held.astype(np.float64), d) / (d + 1.0)
+    return np.asarray(BASE_WEIGHT[kind.astype(np.int64)] * share)
 
 
 class CampaignAttacher:
@@ -73,10 +96,10 @@ class CampaignAttacher:
         hold = hold.sort(["c", "camp"], descending=[True, False]).unique(
             "key", keep="first", maintain_order=True
         )
-        kt = freq.join(hold.select("key"), on="key", how="semi")
-        kt = kt.with_columns(
-            pl.Series("w", key_weights(kt["kind"].to_numpy(), kt["df"].to_numpy()))
-        )
+        kt = freq.join(hold.select("key", "c"), on="key", how="inner")
+        kind, df = kt["kind"].to_numpy(), kt["df"].to_numpy()
+        w = np.maximum(key_weights(kind, df), campaign_share_weights(kind, df, kt["c"].to_numpy()))
+        kt = kt.with_columns(pl.Series("w", w))
         idx = hold.join(kt.select("key", "w"), on="key").sort("key")
         # remembered hits: of nodes still unlinked, on keys still in the index
         free = pl.Series(camp_of_node[self._hits["node"].to_numpy()] < 0)
@@ -84,9 +107,13 @@ class CampaignAttacher:
         self.index = idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
 
     def attach(
-        self, fresh: list[dict[str, np.ndarray]], camp_of_node: np.ndarray
+        self,
+        fresh: list[dict[str, np.ndarray]],
+        camp_of_node: np.ndarray,
+        excluded: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(nodes, campaigns) that join a campaign given new evidence ``fresh``."""
+        """(nodes, campaigns) that join a campaign given new evidence ``fresh``
+        (rows with ``key`` and ``node``); ``excluded`` nodes never join."""
         none = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self.index is None or not fresh:
             return none
@@ -94,6 +121,8 @@ class CampaignAttacher:
         key = np.concatenate([f["key"] for f in fresh])
         node = np.concatenate([f["node"] for f in fresh]).astype(np.int64)
         free = camp_of_node[node] < 0
+        if excluded is not None:
+            free &= ~excluded[node]
         key, node = key[free], node[free]
         pos, hit = _lookup(keys_s, key)
         if not hit.any():

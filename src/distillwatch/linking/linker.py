@@ -6,7 +6,11 @@ vectorised). ``refresh`` then
 * attaches accounts that are not yet in a campaign to a *malicious* campaign
   as soon as their new evidence (shared payment, infrastructure x template,
   sign-up burst x client, ...) weighs ``min_weight`` against that campaign's
-  keys: early action at an account's first requests;
+  keys: early action at an account's first requests; and, whenever the
+  malicious-key index is rebuilt, tries the evidence every unlinked account
+  has accrued so far against it (``catch_up_rounds`` times, the accounts
+  that joined in one round adding their keys for the next), so accounts
+  that were active before their campaign was found join it when it is;
 * rebuilds the graph and re-runs Leiden only when the evidence table grew by
   ``growth`` since the last rebuild (and at most every ``rebuild_every_ms``),
   so the total rebuild cost is a geometric series: near-linear in events;
@@ -16,7 +20,16 @@ vectorised). ``refresh`` then
   after a rebuild or attach and at least every ``rescore_every_ms``.
 
 A campaign is malicious when its aggregate risk reaches the ``review``
-threshold and it has at least ``min_members`` accounts. Reseller accounts
+threshold and it has at least ``min_members`` accounts. That verdict is
+*held* for ``verdict_hold_ms`` (default a day) after it was last confirmed:
+when a rebuild re-partitions the graph or a re-score lowers the aggregate, a
+campaign at least half of whose members were in a malicious campaign within
+that time keeps their (mean) risk as a floor. Early aggregates are thin (a
+few hours of a few accounts), and the signals that make a farm's automation
+visible at campaign level count per day (busiest day's volume, hours of the
+day over several days), so a verdict found on the first hours must not be
+undone by the next hours' re-partition before a day of evidence can confirm
+or clear it. A held verdict names itself in the campaign's reasons. Reseller accounts
 (marked, or seen with many end users) are never nodes: their customers must
 not be linked through them. Their end users are nodes of their own (key
 ``account_id + "\x1f" + end_user_id``, the replay's end-user entity key),
@@ -80,6 +93,12 @@ class LinkParams:
     # table by accounts x kinds instead of by events (the long tail of keys an
     # account used once links nothing).
     max_keys_per_kind: int = 48
+    # when the malicious-key index is rebuilt: rounds of trying every unlinked
+    # account's evidence so far against it (0: only evidence that arrives later)
+    catch_up_rounds: int = 4
+    # a campaign found malicious stays so through re-partitions and re-scores
+    # for this long after it was last confirmed (module docstring)
+    verdict_hold_ms: int = 24 * HOUR_MS
 
 
 def link_params(settings: Settings) -> LinkParams:
@@ -89,7 +108,14 @@ def link_params(settings: Settings) -> LinkParams:
     """
     cfg: dict[str, Any] = dict(settings.linking)
     graph = {k: cfg.pop(k) for k in ("band", "min_weight", "max_df", "resolution") if k in cfg}
-    ms = ("sync", "signup_bucket", "rebuild_every", "max_rebuild_gap", "rescore_every")
+    ms = (
+        "sync",
+        "signup_bucket",
+        "rebuild_every",
+        "max_rebuild_gap",
+        "rescore_every",
+        "verdict_hold",
+    )
     rest = {f"{k}_ms" if k in ms else k: v for k, v in cfg.items()}
     return LinkParams(graph=GraphParams(**graph), **rest)
 
@@ -138,6 +164,14 @@ class CampaignLinker:
         self.camp_risk = np.zeros(0)
         self.malicious = np.zeros(0, dtype=bool)
         self.detected_at: dict[str, int] = {}
+        # held verdicts: per node, the risk of the malicious campaign it was last
+        # in (0: none) and when that campaign's own aggregate last confirmed it;
+        # per campaign, the time its verdict was last confirmed and whether its
+        # risk is a held floor
+        self._held_risk = np.zeros(0)
+        self._held_at = np.zeros(0, dtype=np.int64)
+        self.camp_confirmed = np.zeros(0, dtype=np.int64)
+        self.camp_held = np.zeros(0, dtype=bool)
         self.risk_by_account: dict[str, float] = {}
         # risk_by_account as known before this window's rebuild/rescore
         # (attachments included): what the replay may use at an entity's own
@@ -192,6 +226,8 @@ class CampaignLinker:
         self.camp_of_node = np.concatenate([self.camp_of_node, np.full(cap - old, -1, np.int64)])
         self._excluded = np.concatenate([self._excluded, np.zeros(cap - old, bool)])
         self._eu = np.concatenate([self._eu, np.zeros(cap - old, bool)])
+        self._held_risk = np.concatenate([self._held_risk, np.zeros(cap - old)])
+        self._held_at = np.concatenate([self._held_at, np.zeros(cap - old, np.int64)])
 
     def _account_fact(self, name: str, nodes: np.ndarray) -> np.ndarray:
         arr: np.ndarray = getattr(self.facts, name)
@@ -382,6 +418,8 @@ class CampaignLinker:
         self.risk_by_account = {}
         if n_camp == 0 or not have.any():
             self.camp_risk, self.malicious = np.zeros(n_camp), np.zeros(n_camp, bool)
+            self.camp_confirmed = np.zeros(n_camp, np.int64)
+            self.camp_held = np.zeros(n_camp, bool)
             self._attacher.clear()
             return
         group = self.camp_of_node[nodes[have]]
@@ -392,10 +430,7 @@ class CampaignLinker:
         view = aggregate_state(state, rows[have][~eu], group[~eu], n_camp, more)
         res = scorer.score(view)
         size = np.bincount(self.camp_of_node[nodes], minlength=n_camp)
-        self.camp_risk = res.risk
-        self.malicious = (res.risk >= self.settings.thresholds["review"]) & (
-            size >= self.p.min_members
-        )
+        self._hold(now_ms, nodes, res.risk, size)
         self.last_result, self.n_requests, self.first_seen = res, view["n"], view["first_ts"]
         self.camp_cap, self._scorer = view["cap"], scorer
         for c in np.flatnonzero(self.malicious).tolist():
@@ -408,28 +443,98 @@ class CampaignLinker:
         if self._final:
             self._attacher.clear()  # hindsight: nothing left to attach
         elif rebuilt or not np.array_equal(self.malicious, was_malicious):
-            n = len(self.node_ids)
-            self._attacher.build_index(
-                self.members, self.camp_of_node, self.malicious, self._excluded[:n], self._freq
-            )
+            self._build_index()
+            self._catch_up()
+
+    def _hold(self, now_ms: int, nodes: np.ndarray, own: np.ndarray, size: np.ndarray) -> None:
+        """Campaign risk and verdict from the aggregate risk ``own``, with held
+        verdicts as floors (module docstring); remembers them on the members."""
+        review = self.settings.thresholds["review"]
+        n_camp = len(own)
+        camp = self.camp_of_node[nodes]
+        live = (self._held_risk[nodes] > 0) & (
+            now_ms - self._held_at[nodes] <= self.p.verdict_hold_ms
+        )
+        k = np.bincount(camp[live], minlength=n_camp)
+        floor = np.bincount(camp[live], self._held_risk[nodes][live], n_camp) / np.maximum(k, 1)
+        since = np.full(n_camp, np.iinfo(np.int64).max)
+        np.minimum.at(since, camp[live], self._held_at[nodes][live])
+        confirmed = own >= review
+        held = ~confirmed & (2 * k >= size) & (k > 0) & (floor > own)
+        risk = np.where(held, floor, own)
+        self.camp_risk = risk
+        self.malicious = (risk >= review) & (size >= self.p.min_members)
+        self.camp_held = held & self.malicious
+        self.camp_confirmed = np.where(confirmed, now_ms, np.where(held, since, 0))
+        bad = self.malicious[camp]
+        self._held_risk[nodes[bad]] = risk[camp[bad]]
+        self._held_at[nodes[bad]] = self.camp_confirmed[camp[bad]]
+
+    def _build_index(self) -> None:
+        n = len(self.node_ids)
+        self._attacher.build_index(
+            self.members, self.camp_of_node, self.malicious, self._excluded[:n], self._freq
+        )
+
+    def _catch_up(self) -> None:
+        """Try every unlinked account's evidence so far against a new malicious-key index.
+
+        Attachment otherwise sees only evidence that arrives after the index is
+        built, so an account active since before its campaign was found would
+        have to build its link evidence again from its next requests. Same
+        rule (summed distinct key weight against one campaign reaches
+        ``min_weight``), on evidence at or before now. The accounts that join
+        are members when the index is rebuilt for the next round (their keys
+        count for others), up to ``catch_up_rounds`` rounds.
+        """
+        for r in range(self.p.catch_up_rounds):
+            if self._attacher.index is None:
+                return
+            if r:
+                self._build_index()
+            known = [
+                {"key": f["key"].to_numpy(), "node": f["node"].to_numpy()}
+                for f in (self.members, *self._pending)
+                if f.height
+            ]
+            self._fresh = [*known, *self._raw]
+            if not self._attach():
+                return
 
     def _attach(self) -> bool:
         """Put unlinked accounts whose evidence points at a malicious campaign into it
         (:mod:`distillwatch.linking.attach`)."""
         fresh, self._fresh = self._fresh, []
-        nodes, camps = self._attacher.attach(fresh, self.camp_of_node)
+        nodes, camps = self._attacher.attach(fresh, self.camp_of_node, self._excluded)
         if len(nodes) == 0:
             return False
         self.camp_of_node[nodes] = camps
+        self._held_risk[nodes] = self.camp_risk[camps]
+        self._held_at[nodes] = self.camp_confirmed[camps]
         for i, c in zip(nodes.tolist(), camps.tolist(), strict=True):
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
         return True
 
     def scorer_reasons(self, c: int) -> list[dict[str, Any]]:
-        """The signals behind campaign ``c``'s aggregate risk."""
+        """The signals behind campaign ``c``'s aggregate risk (first, when its
+        risk is a held verdict, that verdict)."""
         if self._scorer is None or self.last_result is None or c >= len(self.last_result.risk):
             return []
-        return self._scorer.reasons(self.last_result, c)
+        out = self._scorer.reasons(self.last_result, c)
+        if c < len(self.camp_held) and self.camp_held[c]:
+            from distillwatch.engine.verdicts import rfc3339
+
+            since = rfc3339(float(self.camp_confirmed[c]))
+            own = float(self.last_result.risk[c])
+            held = {
+                "signal": "campaign_verdict_held",
+                "value": round(float(self.camp_risk[c]), 4),
+                "detail": f"most members were in a campaign found malicious (risk"
+                f" {self.camp_risk[c]:.2f}), last confirmed {since}; held while its"
+                f" evidence accrues (its own aggregate risk now {own:.2f})",
+            }
+            out = [held, *out]
+        return out
 
     # ---- queries ----------------------------------------------------------------
     def campaign_risk(self, account_ids: pl.Series, early: bool = False) -> np.ndarray:

@@ -122,6 +122,8 @@ LINKING_KEYS = {
     "max_rebuild_gap": "duration",
     "rescore_every": "duration",
     "max_keys_per_kind": "int",
+    "catch_up_rounds": "int",
+    "verdict_hold": "duration",
     "band": "int",
     "min_weight": "float",
     "max_df": "int",

@@ -1,0 +1,147 @@
+"""Attachment to malicious campaigns: key weights and catching up on evidence accrued earlier."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from distillwatch.linking import CampaignLinker
+from distillwatch.linking.attach import CampaignAttacher, campaign_share_weights
+from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
+from distillwatch.linking.graph import key_frequencies, key_weights
+from distillwatch.scoring.config import Settings
+from distillwatch.scoring.risk import Scorer
+from distillwatch.signals.state import EntityState
+
+CT = KIND_CODE["client+template"]
+PT = KIND_CODE["prefix+template"]
+
+
+def evidence(rows: list[tuple[int, int, int]]) -> dict[str, np.ndarray]:
+    """Evidence arrays from (node, key, kind) rows."""
+    node, key, kind = (np.array(c) for c in zip(*rows, strict=True))
+    return {
+        "key": key.astype(np.uint64),
+        "kind": kind.astype(np.int8),
+        "node": node.astype(np.int32),
+        "a": key.astype(np.uint64),
+        "b": np.ones(len(key), np.uint64),
+    }
+
+
+def held(nodes: range | list[int], key: int, kind: int) -> list[tuple[int, int, int]]:
+    return [(n, key, kind) for n in nodes]
+
+
+def test_campaign_share_counts_the_candidate_and_never_exceeds_the_kind_weight() -> None:
+    kind = np.array([CT, CT, PT])
+    w = campaign_share_weights(kind, np.array([12, 1, 10]), np.array([10, 1, 10]))
+    assert np.allclose(w, BASE_WEIGHT[kind] * np.array([10 / 13, 1 / 2, 10 / 11]))
+    assert (w < BASE_WEIGHT[kind]).all()  # one conjunctive key never reaches min_weight
+
+
+def test_keys_a_campaign_holds_widely_attach_where_pair_weights_would_not() -> None:
+    # campaign 0 (nodes 0-9, malicious): keys 1 and 2; key 1 also used by two outsiders
+    # (10, 11); key 3: one member and forty unrelated accounts (a public template)
+    rows = held(range(10), 1, CT) + held([10, 11], 1, CT) + held(range(10), 2, PT)
+    rows += held([0, *range(20, 60)], 3, CT)
+    members = compact([evidence(rows)])
+    camp = np.full(70, -1, np.int64)
+    camp[:10] = 0
+    att = CampaignAttacher(min_weight=1.0)
+    att.build_index(members, camp, np.array([True]), np.zeros(70, bool), key_frequencies(members))
+    # by pair weights alone keys 1 + 2 stay below min_weight
+    assert key_weights(np.array([CT, PT]), np.array([12, 10])).sum() < 1.0
+
+    def joins(rows: list[tuple[int, int, int]], excluded: np.ndarray | None = None) -> list[int]:
+        nodes, camps = att.attach([evidence(rows)], camp, excluded)
+        assert (camps == 0).all()
+        return sorted(nodes.tolist())
+
+    assert joins([(61, 1, CT), (61, 2, PT)]) == [61]
+    assert joins([(60, 1, CT)]) == []  # one key is not enough
+    assert joins([(62, 1, CT), (62, 3, CT)]) == []  # the public template adds little
+    no = np.zeros(70, bool)
+    no[63] = True
+    assert joins([(63, 1, CT), (63, 2, PT)], no) == []  # excluded nodes (resellers) never join
+
+
+def linker_with(rows: list[tuple[int, int, int]], n_nodes: int, rounds: int) -> CampaignLinker:
+    """A linker whose evidence (merged, as after a rebuild) is ``rows``; campaign 0 =
+    nodes 0-4, malicious at risk 0.9."""
+    lk = CampaignLinker(Settings.load(linking={"catch_up_rounds": rounds}))
+    lk._nodes(pl.Series([f"a{i}" for i in range(n_nodes)]))
+    lk._add(evidence(rows))
+    lk._merge()
+    lk._freq = key_frequencies(lk.members)
+    lk.camp_of_node[:5] = 0
+    lk.camp_ids, lk.camp_risk, lk.malicious = ["c0"], np.array([0.9]), np.array([True])
+    lk.camp_confirmed = np.zeros(1, np.int64)
+    lk._build_index()
+    lk._catch_up()
+    return lk
+
+
+def test_accounts_active_before_their_campaign_was_found_join_when_it_is() -> None:
+    # a5 used two of the campaign's keys before the index existed; a6 shares two keys
+    # with a5 only (it joins once a5's keys count); a7 shares one key with a5
+    rows = held(range(5), 1, CT) + held(range(5), 2, PT) + held([5], 1, CT) + held([5], 2, PT)
+    rows += held([5, 6], 3, CT) + held([5, 6], 4, PT) + held([5, 7], 5, CT)
+    camps = {}
+    for rounds in (0, 1, 2):
+        lk = linker_with(rows, 8, rounds)
+        camps[rounds] = [lk.campaign_of(f"a{i}") for i in (5, 6, 7)]
+        if rounds:
+            assert lk.campaign_risk(pl.Series(["a5"]))[0] == 0.9
+    assert camps[0] == [None, None, None]  # only evidence arriving later would count
+    assert camps[1] == ["c0", None, None]
+    assert camps[2] == ["c0", "c0", None]
+
+
+HOUR = 3_600_000
+
+
+def test_a_malicious_verdict_is_held_through_weaker_rescores_for_verdict_hold() -> None:
+    lk = CampaignLinker(Settings.load(linking={"verdict_hold": "24h"}))
+    lk._nodes(pl.Series([f"a{i}" for i in range(10)]))
+    t0 = 1_772_409_600_000
+    lk.camp_of_node[:6] = 0  # found malicious on its own aggregate at t0
+    lk._hold(t0, np.arange(6), np.array([0.8]), np.array([6]))
+    assert lk.malicious.tolist() == [True] and not lk.camp_held[0]
+
+    # a rebuild re-partitions: campaign 0 is three of its members and a newcomer,
+    # campaign 1 one of its members and two newcomers; both aggregates now look benign
+    lk.camp_of_node[:10] = -1
+    lk.camp_of_node[[0, 1, 2, 6]] = 0
+    lk.camp_of_node[[3, 7, 8]] = 1
+    nodes = np.array([0, 1, 2, 3, 6, 7, 8])
+
+    def rescore(t: int, own: list[float]) -> tuple[list[bool], list[float]]:
+        lk._hold(t, nodes, np.array(own), np.array([4, 3]))
+        return lk.malicious.tolist(), lk.camp_risk.round(3).tolist()
+
+    assert rescore(t0 + HOUR, [0.2, 0.2]) == ([True, False], [0.8, 0.2])
+    assert lk.camp_held.tolist() == [True, False] and lk.camp_confirmed[0] == t0
+    # the held verdict names itself first among the campaign's reasons
+    st = EntityState()
+    st.rows_for(pl.Series(["c0", "c1"]))
+    lk._scorer = Scorer(lk.settings)
+    lk.last_result = lk._scorer.score(st.view(np.arange(2)))
+    held = lk.scorer_reasons(0)[0]
+    assert held["signal"] == "campaign_verdict_held" and held["value"] == 0.8
+    assert "2026-03-02T00:00:00" in str(held["detail"])
+    assert all(r["signal"] != "campaign_verdict_held" for r in lk.scorer_reasons(1))
+    assert rescore(t0 + 23 * HOUR, [0.2, 0.2])[0] == [True, False]
+    assert rescore(t0 + 25 * HOUR, [0.2, 0.2])[0] == [False, False]  # not confirmed in a day
+
+    # confirmed again by its own aggregate: its own risk, held from now
+    assert rescore(t0 + 26 * HOUR, [0.6, 0.2]) == ([True, False], [0.6, 0.2])
+    assert not lk.camp_held[0] and lk.camp_confirmed[0] == t0 + 26 * HOUR
+    assert rescore(t0 + 27 * HOUR, [0.3, 0.2]) == ([True, False], [0.6, 0.2])
+
+    off = CampaignLinker(Settings.load(linking={"verdict_hold": "0s"}))
+    off._nodes(pl.Series([f"a{i}" for i in range(6)]))
+    off.camp_of_node[:6] = 0
+    off._hold(t0, np.arange(6), np.array([0.8]), np.array([6]))
+    off._hold(t0 + HOUR, np.arange(6), np.array([0.2]), np.array([6]))
+    assert off.malicious.tolist() == [False]
