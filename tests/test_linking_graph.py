@@ -216,3 +216,20 @@ def test_keep_top_keys_bounds_evidence_per_account_and_kind() -> None:
     both = worst_kept.join(best_dropped, on=["node", "kind"])
     assert (both["lo"] >= both["hi"]).all()
     assert keep_top_keys(m.reverse(), 20).sort("key").equals(kept.sort("key"))
+
+
+def test_edges_built_per_key_partition_equal_one_pass() -> None:
+    """Partitioning the keys (the rebuild's memory bound) changes no edge, weight or count."""
+    rng = np.random.default_rng(7)
+    groups = {
+        int(key): sorted(set(rng.integers(0, 300, int(rng.integers(2, 40))).tolist()))
+        for key in rng.integers(1, 2**63, 400, dtype=np.uint64)
+    }
+    m = members_frame(groups)
+    params = GraphParams(min_weight=0.2)
+    one = build_edges(m, params, parts=1).sort("src", "dst")
+    assert one.height > 500
+    for parts in (2, 4, 7):
+        got = build_edges(m, params, parts=parts).sort("src", "dst")
+        assert got.schema == one.schema
+        assert got.equals(one), parts

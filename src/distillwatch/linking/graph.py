@@ -57,11 +57,19 @@ def key_frequencies(members: pl.DataFrame, excluded: np.ndarray | None = None) -
     return m.group_by("key").agg(pl.col("kind").first(), pl.len().alias("df"))
 
 
+# Keys are split into this many partitions for the pair step (a key's members
+# never meet another key's there): the sorted copy, the band arrays and the
+# per-pair rows exist for one partition at a time, which bounds the rebuild's
+# memory peak; the partial pair sums are added up at the end.
+EDGE_PARTS = 4
+
+
 def build_edges(
     members: pl.DataFrame,
     params: GraphParams,
     excluded: np.ndarray | None = None,
     freq: pl.DataFrame | None = None,
+    parts: int = EDGE_PARTS,
 ) -> pl.DataFrame:
     """Aggregated edges ``src < dst`` with summed weight and co-occurring keys.
 
@@ -76,10 +84,26 @@ def build_edges(
         else m.group_by("key").agg(pl.len().alias("df"))
     )
     m = m.join(df.filter((pl.col("df") >= 2) & (pl.col("df") <= params.max_df)), on="key")
-    if m.height == 0:
-        return pl.DataFrame(
-            schema={"src": pl.Int32, "dst": pl.Int32, "w": pl.Float64, "keys": pl.UInt32}
-        )
+    schema = {"src": pl.Int32, "dst": pl.Int32, "w": pl.Float64, "keys": pl.UInt32}
+    partial = []
+    for part in range(max(parts, 1)):
+        mine = m if parts <= 1 else m.filter(pl.col("key") % parts == part)
+        if mine.height:
+            partial.append(_pair_sums(mine, params))
+    if not partial:
+        return pl.DataFrame(schema=schema)
+    # rounded: float sums in group_by order would differ in the last bit between runs
+    e = (
+        pl.concat(partial)
+        .group_by("src", "dst")
+        .agg(pl.col("w").sum().round(9), pl.col("keys").sum())
+    )
+    return e.filter(pl.col("w") >= params.min_weight)
+
+
+def _pair_sums(m: pl.DataFrame, params: GraphParams) -> pl.DataFrame:
+    """(src, dst, summed weight, keys) of the band pairs of the keys in ``m``
+    (rows key, kind, node, df); weights not yet rounded."""
     order = fmix64(m["node"].to_numpy().astype(np.uint64) + np.uint64(params.seed))
     m = m.with_columns(pl.Series("h", order)).sort("key", "h")
     key = m["key"].to_numpy()
@@ -99,11 +123,7 @@ def build_edges(
             "w": np.concatenate(w_l),
         }
     )
-    # rounded: float sums in group_by order would differ in the last bit between runs
-    e = e.group_by("src", "dst").agg(
-        pl.col("w").sum().round(9), pl.len().cast(pl.UInt32).alias("keys")
-    )
-    return e.filter(pl.col("w") >= params.min_weight)
+    return e.group_by("src", "dst").agg(pl.col("w").sum(), pl.len().cast(pl.UInt32).alias("keys"))
 
 
 def communities(edges: pl.DataFrame, n_nodes: int, params: GraphParams) -> np.ndarray:
