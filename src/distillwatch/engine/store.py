@@ -39,9 +39,9 @@ class FeatureStore:
 
     def __init__(self, path: Path | str | None = None, memory_limit: str = "768MB") -> None:
         """``memory_limit`` bounds DuckDB during the sorted read (it spills beyond)."""
-        self._temp = path is None or str(path) == ":memory:"
-        self.dir = Path(tempfile.mkdtemp(prefix="dw-features-") if self._temp else str(path))
-        if not self._temp:
+        temp = path is None or str(path) == ":memory:"
+        self.dir = Path(tempfile.mkdtemp(prefix="dw-features-") if temp else str(path))
+        if not temp:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir.mkdir(parents=True)
         self.memory_limit = memory_limit

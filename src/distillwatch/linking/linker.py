@@ -487,24 +487,27 @@ class CampaignLinker:
         are members when the index is rebuilt for the next round (their keys
         count for others), up to ``catch_up_rounds`` rounds.
         """
+        # the evidence does not change between rounds; only the membership does
+        known = [
+            {"key": f["key"].to_numpy(), "node": f["node"].to_numpy()}
+            for f in (self.members, *self._pending)
+            if f.height
+        ]
+        known += self._raw
         for r in range(self.p.catch_up_rounds):
             if self._attacher.index is None:
                 return
             if r:
                 self._build_index()
-            known = [
-                {"key": f["key"].to_numpy(), "node": f["node"].to_numpy()}
-                for f in (self.members, *self._pending)
-                if f.height
-            ]
-            self._fresh = [*known, *self._raw]
-            if not self._attach():
+            if not self._attach(known):
                 return
 
-    def _attach(self) -> bool:
+    def _attach(self, fresh: list[dict[str, np.ndarray]] | None = None) -> bool:
         """Put unlinked accounts whose evidence points at a malicious campaign into it
-        (:mod:`distillwatch.linking.attach`)."""
-        fresh, self._fresh = self._fresh, []
+        (:mod:`distillwatch.linking.attach`); ``fresh``: that evidence (default:
+        what arrived since the last attachment)."""
+        if fresh is None:
+            fresh, self._fresh = self._fresh, []
         nodes, camps = self._attacher.attach(fresh, self.camp_of_node, self._excluded)
         if len(nodes) == 0:
             return False
