@@ -6,7 +6,10 @@ samples the resident memory every 20 ms and attributes each sample to the
 linking step running at that moment. Prints the peak RSS and the seconds
 spent per step (a step's seconds include the steps it calls)::
 
-    python bench/replay_memory.py EVENTS ACCOUNTS [--features CACHE.parquet]
+    python bench/replay_memory.py EVENTS ACCOUNTS [--features CACHE.parquet] [--out DIR]
+
+``--out`` keeps the verdict files (to check that a change leaves them
+byte-identical: ``diff -r`` two runs).
 
 Use it before and after a change to the linker or the replay; it found the
 rebuild compaction peak that the node-partitioned merge removed.
@@ -62,6 +65,7 @@ def main() -> None:
     ap.add_argument("events", type=Path)
     ap.add_argument("accounts", type=Path)
     ap.add_argument("--features", type=Path, default=None, help="feature cache (Parquet)")
+    ap.add_argument("--out", type=Path, default=None, help="keep the verdict files here")
     args = ap.parse_args()
     cache = args.features or args.events.with_name(args.events.name + ".features.parquet")
     feat = features(args.events, cache)
@@ -103,8 +107,8 @@ def main() -> None:
     for end_ms, window in cut_windows(frames, settings.window_ms):
         replay.step(window, end_ms)
     current[0] = "hindsight"
-    with tempfile.TemporaryDirectory() as out:
-        finish(replay, link, Path(out), DetectSummary())
+    with tempfile.TemporaryDirectory() as tmp:
+        finish(replay, link, args.out or Path(tmp), DetectSummary())
     time.sleep(0.1)
     print(f"{feat.height:,} feature rows, replay + hindsight {time.perf_counter() - t0:.1f} s")
     for step, gib in sorted(peak.items(), key=lambda kv: -kv[1]):

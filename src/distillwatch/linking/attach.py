@@ -86,25 +86,34 @@ class CampaignAttacher:
         nodes = members["node"].to_numpy()
         camp = camp_of_node[nodes]
         bad_rows = (camp >= 0) & malicious[np.maximum(camp, 0)] & ~excluded[nodes]
-        held = (
-            members.select("key", "node")
-            .filter(pl.Series(bad_rows))
-            .with_columns(pl.Series("camp", camp[bad_rows]))
+        held = pl.DataFrame({"key": members["key"].to_numpy()[bad_rows], "camp": camp[bad_rows]})
+        # Per key, the campaign holding it most (ties: lower index, so the
+        # index is the same on every run) and how many members hold it. Most
+        # keys are held by one campaign only: one group_by settles them; the
+        # (key, campaign) counts are needed only for the keys held by several.
+        per = held.group_by("key").agg(
+            pl.col("camp").min().alias("lo"), pl.col("camp").max().alias("hi"), pl.len().alias("c")
         )
-        hold = held.group_by("key", "camp").agg(pl.len().alias("c"))
-        # ties broken by campaign index so the index is the same on every run
-        hold = hold.sort(["c", "camp"], descending=[True, False]).unique(
-            "key", keep="first", maintain_order=True
+        hold = per.filter(pl.col("lo") == pl.col("hi")).select(
+            "key", pl.col("lo").alias("camp"), "c"
         )
-        kt = freq.join(hold.select("key", "c"), on="key", how="inner")
-        kind, df = kt["kind"].to_numpy(), kt["df"].to_numpy()
-        w = np.maximum(key_weights(kind, df), campaign_share_weights(kind, df, kt["c"].to_numpy()))
-        kt = kt.with_columns(pl.Series("w", w))
-        idx = hold.join(kt.select("key", "w"), on="key").sort("key")
+        multi = per.filter(pl.col("lo") != pl.col("hi")).select("key")
+        if multi.height:
+            best = (
+                held.join(multi, on="key", how="semi")
+                .group_by("key", "camp")
+                .agg(pl.len().alias("c"))
+                .sort(["key", "c", "camp"], descending=[False, True, False])
+                .unique("key", keep="first", maintain_order=True)
+            )
+            hold = pl.concat([hold, best])
+        idx = hold.join(freq, on="key", how="inner").sort("key")
+        kind, df = idx["kind"].to_numpy(), idx["df"].to_numpy()
+        w = np.maximum(key_weights(kind, df), campaign_share_weights(kind, df, idx["c"].to_numpy()))
         # remembered hits: of nodes still unlinked, on keys still in the index
         free = pl.Series(camp_of_node[self._hits["node"].to_numpy()] < 0)
         self._hits = self._hits.filter(free).join(idx.select("key"), on="key", how="semi")
-        self.index = idx["key"].to_numpy(), idx["camp"].to_numpy(), idx["w"].to_numpy()
+        self.index = idx["key"].to_numpy(), idx["camp"].to_numpy(), w
 
     def attach(
         self,
