@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import tempfile
 import threading
 import time
@@ -65,6 +66,7 @@ def main() -> None:
     ap.add_argument("events", type=Path)
     ap.add_argument("accounts", type=Path)
     ap.add_argument("--features", type=Path, default=None, help="feature cache (Parquet)")
+    ap.add_argument("--settings", default="{}", help="settings overrides as JSON")
     ap.add_argument("--out", type=Path, default=None, help="keep the verdict files here")
     args = ap.parse_args()
     cache = args.features or args.events.with_name(args.events.name + ".features.parquet")
@@ -98,7 +100,7 @@ def main() -> None:
         wrap(owner, name)
     threading.Thread(target=sample, daemon=True).start()
     acc = pl.DataFrame(pl.from_arrow(read_accounts(args.accounts, RejectSink(None))))
-    settings = Settings.load()
+    settings = Settings.load(**json.loads(args.settings))
     link = make_linker(settings, acc)
     replay = Replay(settings, acc, link)
     t0 = time.perf_counter()

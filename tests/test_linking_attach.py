@@ -145,3 +145,39 @@ def test_a_malicious_verdict_is_held_through_weaker_rescores_for_verdict_hold() 
     off._hold(t0, np.arange(6), np.array([0.8]), np.array([6]))
     off._hold(t0 + HOUR, np.arange(6), np.array([0.2]), np.array([6]))
     assert off.malicious.tolist() == [False]
+
+
+def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
+    # two malicious campaigns (0: nodes 0-7, 1: nodes 8-15) and unlinked nodes 16-29
+    # sharing random keys with both; nodes 16-21 then join (some each way): the
+    # entries recomputed for their keys must give exactly the rebuilt index,
+    # including keys whose majority campaign flips and keys new to the index
+    rng = np.random.default_rng(7)
+    rows = [(int(n), int(k), int(rng.choice([CT, PT]))) for n in range(30) for k in
+            rng.choice(np.arange(1, 60), size=8, replace=False)]  # fmt: skip
+    members = compact([evidence(rows)])
+    freq = key_frequencies(members)
+    camp = np.full(30, -1, np.int64)
+    camp[:8], camp[8:16] = 0, 1
+    malicious, excluded = np.array([True, True]), np.zeros(30, bool)
+    inc = CampaignAttacher(min_weight=1.0)
+    inc.build_index(members, camp, malicious, excluded, freq)
+    assert inc.index is not None
+    before = len(inc.index[0])
+    joined = np.arange(16, 22)
+    camp[joined] = [1, 1, 1, 0, 1, 1]
+    changed = inc.update_index(members, camp, malicious, excluded, freq, joined)
+    full = CampaignAttacher(min_weight=1.0)
+    full.build_index(members, camp, malicious, excluded, freq)
+    assert full.index is not None
+    assert len(changed) > 0 and len(full.index[0]) > before  # keys were added
+    for got, want in zip(inc.index, full.index, strict=True):
+        assert np.array_equal(got, want)
+    # the case covers a key whose majority campaign flipped between the two
+    old = CampaignAttacher(min_weight=1.0)
+    camp_before = camp.copy()
+    camp_before[joined] = -1
+    old.build_index(members, camp_before, malicious, excluded, freq)
+    assert old.index is not None
+    both, i_old, i_new = np.intersect1d(old.index[0], full.index[0], return_indices=True)
+    assert (old.index[1][i_old] != full.index[1][i_new]).any()

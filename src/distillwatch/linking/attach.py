@@ -83,37 +83,45 @@ class CampaignAttacher:
         if not malicious.any() or members.height == 0:
             self.index = None
             return
-        nodes = members["node"].to_numpy()
-        camp = camp_of_node[nodes]
-        bad_rows = (camp >= 0) & malicious[np.maximum(camp, 0)] & ~excluded[nodes]
-        held = pl.DataFrame({"key": members["key"].to_numpy()[bad_rows], "camp": camp[bad_rows]})
-        # Per key, the campaign holding it most (ties: lower index, so the
-        # index is the same on every run) and how many members hold it. Most
-        # keys are held by one campaign only: one group_by settles them; the
-        # (key, campaign) counts are needed only for the keys held by several.
-        per = held.group_by("key").agg(
-            pl.col("camp").min().alias("lo"), pl.col("camp").max().alias("hi"), pl.len().alias("c")
-        )
-        hold = per.filter(pl.col("lo") == pl.col("hi")).select(
-            "key", pl.col("lo").alias("camp"), "c"
-        )
-        multi = per.filter(pl.col("lo") != pl.col("hi")).select("key")
-        if multi.height:
-            best = (
-                held.join(multi, on="key", how="semi")
-                .group_by("key", "camp")
-                .agg(pl.len().alias("c"))
-                .sort(["key", "c", "camp"], descending=[False, True, False])
-                .unique("key", keep="first", maintain_order=True)
-            )
-            hold = pl.concat([hold, best])
-        idx = hold.join(freq, on="key", how="inner").sort("key")
-        kind, df = idx["kind"].to_numpy(), idx["df"].to_numpy()
-        w = np.maximum(key_weights(kind, df), campaign_share_weights(kind, df, idx["c"].to_numpy()))
+        key, camp, w = _entries(members, camp_of_node, malicious, excluded, freq)
         # remembered hits: of nodes still unlinked, on keys still in the index
         free = pl.Series(camp_of_node[self._hits["node"].to_numpy()] < 0)
-        self._hits = self._hits.filter(free).join(idx.select("key"), on="key", how="semi")
-        self.index = idx["key"].to_numpy(), idx["camp"].to_numpy(), w
+        self._hits = self._hits.filter(free).join(pl.DataFrame({"key": key}), on="key", how="semi")
+        self.index = key, camp, w
+
+    def update_index(
+        self,
+        members: pl.DataFrame,
+        camp_of_node: np.ndarray,
+        malicious: np.ndarray,
+        excluded: np.ndarray,
+        freq: pl.DataFrame,
+        joined: np.ndarray,
+    ) -> np.ndarray:
+        """The index :meth:`build_index` would build after the nodes ``joined``
+        became members (``camp_of_node`` already says so), recomputing only the
+        entries of the keys they hold; returns those keys (sorted).
+
+        Nothing else changes: the other keys' holders, the campaigns' verdicts
+        and the key frequencies are the same, so their entries are too; the
+        remembered hits of the nodes that joined were dropped when they joined.
+        """
+        if self.index is None or len(joined) == 0:
+            return np.zeros(0, np.uint64)
+        mine = members.filter(pl.Series(np.isin(members["node"].to_numpy(), joined)))
+        changed = np.unique(mine["key"].to_numpy())
+        rows = members.join(pl.DataFrame({"key": changed}), on="key", how="semi")
+        key, camp, w = _entries(rows, camp_of_node, malicious, excluded, freq)
+        old_k, old_c, old_w = self.index
+        keep = ~np.isin(old_k, changed, assume_unique=True)
+        k2 = np.concatenate([old_k[keep], key])
+        order = np.argsort(k2, kind="stable")
+        self.index = (
+            k2[order],
+            np.concatenate([old_c[keep], camp])[order],
+            np.concatenate([old_w[keep], w])[order],
+        )
+        return changed
 
     def attach(
         self,
@@ -156,3 +164,40 @@ class CampaignAttacher:
             return none
         self._hits = self._hits.filter(~pl.col("node").is_in(h["node"].implode()))
         return h["node"].to_numpy(), h["camp"].to_numpy()
+
+
+def _entries(
+    members: pl.DataFrame,
+    camp_of_node: np.ndarray,
+    malicious: np.ndarray,
+    excluded: np.ndarray,
+    freq: pl.DataFrame,
+) -> KeyIndex:
+    """Index entries (sorted keys, campaign, weight) of the keys in ``members``
+    held by members of malicious campaigns (see :meth:`CampaignAttacher.build_index`)."""
+    nodes = members["node"].to_numpy()
+    camp = camp_of_node[nodes]
+    bad_rows = (camp >= 0) & malicious[np.maximum(camp, 0)] & ~excluded[nodes]
+    held = pl.DataFrame({"key": members["key"].to_numpy()[bad_rows], "camp": camp[bad_rows]})
+    # Per key, the campaign holding it most (ties: lower index, so the index is
+    # the same on every run) and how many members hold it. Most keys are held
+    # by one campaign only: one group_by settles them; the (key, campaign)
+    # counts are needed only for the keys held by several.
+    per = held.group_by("key").agg(
+        pl.col("camp").min().alias("lo"), pl.col("camp").max().alias("hi"), pl.len().alias("c")
+    )
+    hold = per.filter(pl.col("lo") == pl.col("hi")).select("key", pl.col("lo").alias("camp"), "c")
+    multi = per.filter(pl.col("lo") != pl.col("hi")).select("key")
+    if multi.height:
+        best = (
+            held.join(multi, on="key", how="semi")
+            .group_by("key", "camp")
+            .agg(pl.len().alias("c"))
+            .sort(["key", "c", "camp"], descending=[False, True, False])
+            .unique("key", keep="first", maintain_order=True)
+        )
+        hold = pl.concat([hold, best])
+    idx = hold.join(freq, on="key", how="inner").sort("key")
+    kind, df = idx["kind"].to_numpy(), idx["df"].to_numpy()
+    w = np.maximum(key_weights(kind, df), campaign_share_weights(kind, df, idx["c"].to_numpy()))
+    return idx["key"].to_numpy(), idx["camp"].to_numpy(), w

@@ -130,6 +130,15 @@ def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
     return members.filter(rank <= k)
 
 
+def _on_keys(ev: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of evidence arrays whose key is in the sorted array ``keys``."""
+    if len(keys) == 0:
+        return {"key": ev["key"][:0], "node": ev["node"][:0]}
+    pos = np.minimum(np.searchsorted(keys, ev["key"]), len(keys) - 1)
+    hit = keys[pos] == ev["key"]
+    return {"key": ev["key"][hit], "node": ev["node"][hit]}
+
+
 def campaign_id_of(account_id: str) -> str:
     """Stable campaign id derived from the campaign's earliest member."""
     return "cmp_" + hashlib.blake2b(account_id.encode(), digest_size=6).hexdigest()
@@ -316,7 +325,7 @@ class CampaignLinker:
         final = now_ms <= self._last_now  # a repeated time: the replay's hindsight pass
         self._final = final
         self._last_now = max(self._last_now, now_ms)
-        if self._attach():
+        if len(self._attach()):
             self._reasons = None
         self._early_risk = self.risk_by_account
         changed = final
@@ -484,8 +493,9 @@ class CampaignLinker:
         have to build its link evidence again from its next requests. Same
         rule (summed distinct key weight against one campaign reaches
         ``min_weight``), on evidence at or before now. The accounts that join
-        are members when the index is rebuilt for the next round (their keys
-        count for others), up to ``catch_up_rounds`` rounds.
+        are members for the next round (their keys count for others: the
+        index entries of the keys they hold are recomputed, and the evidence
+        on those keys tried again), up to ``catch_up_rounds`` rounds.
         """
         # the evidence does not change between rounds; only the membership does
         known = [
@@ -494,29 +504,43 @@ class CampaignLinker:
             if f.height
         ]
         known += self._raw
+        fresh = known
+        joined = np.zeros(0, np.int64)
         for r in range(self.p.catch_up_rounds):
             if self._attacher.index is None:
                 return
             if r:
-                self._build_index()
-            if not self._attach(known):
+                # only the entries of the keys the joined nodes hold change,
+                # so only evidence on those keys can tip another node over
+                n = len(self.node_ids)
+                changed = self._attacher.update_index(
+                    self.members,
+                    self.camp_of_node,
+                    self.malicious,
+                    self._excluded[:n],
+                    self._freq,
+                    joined,
+                )
+                fresh = [_on_keys(f, changed) for f in known]
+            joined = self._attach(fresh)
+            if len(joined) == 0:
                 return
 
-    def _attach(self, fresh: list[dict[str, np.ndarray]] | None = None) -> bool:
+    def _attach(self, fresh: list[dict[str, np.ndarray]] | None = None) -> np.ndarray:
         """Put unlinked accounts whose evidence points at a malicious campaign into it
         (:mod:`distillwatch.linking.attach`); ``fresh``: that evidence (default:
-        what arrived since the last attachment)."""
+        what arrived since the last attachment). Returns the nodes that joined."""
         if fresh is None:
             fresh, self._fresh = self._fresh, []
         nodes, camps = self._attacher.attach(fresh, self.camp_of_node, self._excluded)
         if len(nodes) == 0:
-            return False
+            return nodes
         self.camp_of_node[nodes] = camps
         self._held_risk[nodes] = self.camp_risk[camps]
         self._held_at[nodes] = self.camp_confirmed[camps]
         for i, c in zip(nodes.tolist(), camps.tolist(), strict=True):
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
-        return True
+        return nodes
 
     def scorer_reasons(self, c: int) -> list[dict[str, Any]]:
         """The signals behind campaign ``c``'s aggregate risk (first, when its
