@@ -179,5 +179,5 @@ def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
     camp_before[joined] = -1
     old.build_index(members, camp_before, malicious, excluded, freq)
     assert old.index is not None
-    both, i_old, i_new = np.intersect1d(old.index[0], full.index[0], return_indices=True)
+    _, i_old, i_new = np.intersect1d(old.index[0], full.index[0], return_indices=True)
     assert (old.index[1][i_old] != full.index[1][i_new]).any()
