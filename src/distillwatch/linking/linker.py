@@ -95,7 +95,7 @@ class LinkParams:
     max_keys_per_kind: int = 48
     # when the malicious-key index is rebuilt: rounds of trying every unlinked
     # account's evidence so far against it (0: only evidence that arrives later)
-    catch_up_rounds: int = 2
+    catch_up_rounds: int = 4
     # a campaign found malicious stays so through re-partitions and re-scores
     # for this long after it was last confirmed (module docstring)
     verdict_hold_ms: int = 24 * HOUR_MS
