@@ -9,8 +9,8 @@ import polars as pl
 from distillwatch.linking import CampaignLinker
 from distillwatch.linking.attach import CampaignAttacher
 from distillwatch.linking.evidence import KIND_CODE, compact
-from distillwatch.linking.graph import key_frequencies
-from distillwatch.linking.linker import anchored_nodes, supported_members, useful_weak_edges
+from distillwatch.linking.graph import GraphParams, key_frequencies
+from distillwatch.linking.linker import supported_members, two_stage_communities
 from distillwatch.linking.profile import CampaignProfiles
 from distillwatch.scoring.config import Settings
 from distillwatch.signals.state import EntityState
@@ -34,24 +34,30 @@ def test_weak_edges_keep_members_whose_summed_links_reach_min_weight() -> None:
     rows = [(a, b, 0.4) for a in range(4) for b in range(a + 1, 4)]
     rows += [(3, 4, 0.4), (4, 5, 0.4), (6, 7, 1.5)]
     labels = np.array([0, 0, 0, 0, 0, 0, 1, 1, -1])
-    e = edges(rows)
-    anchored = anchored_nodes(e, 9, 1.0)
-    assert np.flatnonzero(anchored).tolist() == [6, 7]
-    out = supported_members(labels, e, 1.0, anchored)
+    out = supported_members(labels, edges(rows), 1.0)
     assert out.tolist() == [0, 0, 0, 0, -1, -1, 1, 1, -1]
     # a pair held only by weak evidence is not a campaign
-    pair = supported_members(np.array([0, 0]), edges([(0, 1, 0.6)]), 1.0, np.zeros(2, bool))
+    pair = supported_members(np.array([0, 0]), edges([(0, 1, 0.6)]), 1.0)
     assert pair.tolist() == [-1, -1]
 
 
-def test_weak_edges_are_kept_only_where_they_can_place_an_account() -> None:
-    # 0-1-2 strongly linked (anchored); 3 has weak links to 0, 1 and 2 (1.2 in all);
-    # 4 one weak link to 0 (can never be supported); weak 0-2 joins two anchored nodes
-    e = edges([(0, 1, 1.2), (1, 2, 1.1), (0, 2, 0.5), (0, 3, 0.4), (1, 3, 0.4), (2, 3, 0.4)])
-    e = pl.concat([e, edges([(0, 4, 0.4)])])
-    kept = useful_weak_edges(e, anchored_nodes(e, 5, 1.0), 1.0)
-    pairs = sorted(zip(kept["src"].to_list(), kept["dst"].to_list(), strict=True))
-    assert pairs == [(0, 1), (0, 3), (1, 2), (1, 3), (2, 3)]
+def test_weak_edges_group_only_accounts_strong_evidence_leaves_alone() -> None:
+    # a team (0-3) strongly linked among itself; a farm (10-15) pairwise weakly
+    # linked (0.4, each member 2.0 in all); weak links from the team to the farm
+    # (the kind of co-occurrence a shared public template gives); 20 one weak
+    # link to the farm only; weak edge below the floor ignored (21)
+    rows = [(a, b, 1.5) for a in range(4) for b in range(a + 1, 4)]
+    rows += [(a, b, 0.4) for a in range(10, 16) for b in range(a + 1, 16)]
+    rows += [(t, f, 0.45) for t in range(4) for f in range(10, 16)]
+    rows += [(20, 10, 0.4), (21, 11, 0.2), (21, 12, 0.2), (21, 13, 0.2), (21, 14, 0.2)]
+    e = edges(rows)
+    labels = two_stage_communities(e, 22, GraphParams(min_weight=1.0, resolution=0.3), 0.3, 3)
+    team, farm = set(labels[:4].tolist()), set(labels[10:16].tolist())
+    assert len(team) == 1 and len(farm) == 1 and team != farm and -1 not in team | farm
+    assert labels[20] == -1 and labels[21] == -1
+    # without weak edges the farm is no campaign at all
+    strong_only = two_stage_communities(e, 22, GraphParams(min_weight=1.0), 1.0, 3)
+    assert (strong_only[10:16] == -1).all()
 
 
 def state_with(counts: dict[str, list[float]], cap: list[list[float]]) -> EntityState:

@@ -26,9 +26,11 @@ vectorised). ``refresh`` then
 
 Low-and-slow farms that rotate IPs and paraphrase share only a little with
 each member (pair weights below ``min_weight``), so the graph also keeps
-*weak* edges (``weak_edge`` <= w < ``min_weight``) for accounts that have no
-strong edge, and such an account stays in its community only while its
-summed edge weight to the other members reaches ``min_weight``
+*weak* edges (``weak_edge`` <= w < ``min_weight``) for accounts that strong
+edges leave out of every campaign-sized community (:func:`two_stage_communities`:
+strongly linked groups are partitioned exactly as before and never merged
+through weak links), and such an account stays in its community only while
+its summed edge weight to the other members reaches ``min_weight``
 (:func:`supported_members`): several weak links to the group count as one
 strong one. Joining a malicious campaign between rebuilds may be
 corroborated by the account's harvest profile matching the campaign's
@@ -162,49 +164,30 @@ def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
     return members.filter(rank <= k)
 
 
-def anchored_nodes(edges: pl.DataFrame, n: int, need: float) -> np.ndarray:
-    """Nodes with at least one strong edge (``w >= need``)."""
-    strong = edges.filter(pl.col("w") >= need)
-    out = np.zeros(n, bool)
-    out[strong["src"].to_numpy()] = True
-    out[strong["dst"].to_numpy()] = True
-    return out
-
-
-def useful_weak_edges(edges: pl.DataFrame, anchored: np.ndarray, need: float) -> pl.DataFrame:
-    """Strong edges, and the weak ones (``w < need``) that can help place an account
-    strong evidence does not place: a weak edge between two anchored nodes
-    changes nothing that matters (both are placed by their strong links), and
-    one touching an unanchored node whose summed edge weight stays below
-    ``need`` can never make it a supported member (:func:`supported_members`).
-    Keeps community detection near its strong-edge cost on large farms."""
-    if edges.height == 0:
-        return edges
+def free_edges(edges: pl.DataFrame, placed: np.ndarray, need: float) -> pl.DataFrame:
+    """The edges between nodes not ``placed`` in a campaign, less those touching
+    a node whose summed edge weight stays below ``need`` (it can never be a
+    supported member, :func:`supported_members`)."""
     src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
     w = edges["w"].to_numpy()
-    weak = w < need
-    keep = ~weak | ~(anchored[src] & anchored[dst])
-    n = len(anchored)
+    keep = ~placed[src] & ~placed[dst]
+    n = len(placed)
     for _ in range(4):
         deg = np.bincount(src[keep], w[keep], n) + np.bincount(dst[keep], w[keep], n)
-        low = (deg < need) & ~anchored
-        drop = keep & weak & (low[src] | low[dst])
+        drop = keep & ((deg[src] < need) | (deg[dst] < need))
         if not drop.any():
             break
         keep &= ~drop
     return edges.filter(pl.Series(keep))
 
 
-def supported_members(
-    labels: np.ndarray, edges: pl.DataFrame, need: float, anchored: np.ndarray
-) -> np.ndarray:
-    """Community labels with unsupported weak-only members removed (-1).
+def supported_members(labels: np.ndarray, edges: pl.DataFrame, need: float) -> np.ndarray:
+    """Community labels with unsupported members removed (-1).
 
-    A node without a strong edge (not ``anchored``) stays in its community
-    only while the summed weight of its edges to other members reaches
-    ``need``: several weak links to the group instead of one strong one.
-    Removing a member can leave another unsupported, so this peels until
-    stable. Anchored nodes keep the community detection's assignment.
+    A member stays only while the summed weight of its edges to other members
+    of its community reaches ``need``: several weak links to the group count
+    as one strong one. Removing a member can leave another unsupported, so
+    this peels until stable.
     """
     labels = labels.copy()
     if edges.height == 0:
@@ -215,11 +198,34 @@ def supported_members(
     for _ in range(8):
         inside = (labels[src] >= 0) & (labels[src] == labels[dst])
         deg = np.bincount(src[inside], w[inside], n) + np.bincount(dst[inside], w[inside], n)
-        drop = (labels >= 0) & (deg < need) & ~anchored
+        drop = (labels >= 0) & (deg < need)
         if not drop.any():
             break
         labels[drop] = -1
     return labels
+
+
+def two_stage_communities(
+    edges: pl.DataFrame, n: int, params: GraphParams, weak_floor: float, min_members: int
+) -> np.ndarray:
+    """Communities of the strong edges (exactly as without weak edges); then, among
+    the nodes those leave out of every campaign-sized community, communities of
+    their edges down to ``weak_floor`` whose members are supported
+    (:func:`supported_members`). Weak evidence never merges or reshapes a
+    strongly linked group (a benign team's cluster cannot be pulled into a farm
+    by a few weak links); it only groups accounts that strong evidence leaves
+    alone (alone, or in pairs too small to be a campaign)."""
+    need = params.min_weight
+    labels = communities(edges.filter(pl.col("w") >= need), n, params)
+    _, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    placed = (labels >= 0) & (sizes[inv] >= min_members)
+    usable = edges.filter(pl.col("w") >= weak_floor)
+    free = free_edges(usable, placed, need)
+    if free.height == 0:
+        return labels
+    extra = supported_members(communities(free, n, params), free, need)
+    base = int(labels.max()) + 1 if len(labels) else 0
+    return np.where(extra >= 0, extra + base, labels)
 
 
 def campaign_id_of(account_id: str) -> str:
@@ -480,11 +486,11 @@ class CampaignLinker:
         gp = replace(self.p.graph, min_weight=self.p.weak_edge) if weak else self.p.graph
         edges = build_edges(self.members, gp, self._excluded[:n], self._freq)
         if weak:
-            anchored = anchored_nodes(edges, n, strong)
-            edges = useful_weak_edges(edges, anchored, strong)
-        labels = communities(edges, n, self.p.graph)
-        if weak:
-            labels = supported_members(labels, edges, strong, anchored)
+            labels = two_stage_communities(
+                edges, n, self.p.graph, self.p.weak_edge, self.p.min_members
+            )
+        else:
+            labels = communities(edges, n, self.p.graph)
         ids, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
         big = (ids >= 0) & (sizes >= self.p.min_members)
         new_index = np.cumsum(big) - 1
