@@ -27,6 +27,8 @@ campaign's members yet (they wait for the next rebuild).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import polars as pl
 
@@ -34,6 +36,8 @@ from distillwatch.linking.evidence import BASE_WEIGHT
 from distillwatch.linking.graph import key_weights
 
 KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray]  # sorted keys, campaign, weight
+# (nodes, campaigns) -> weight added to their summed key weight (linking.profile)
+Corroborate = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _lookup(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -128,9 +132,15 @@ class CampaignAttacher:
         fresh: list[dict[str, np.ndarray]],
         camp_of_node: np.ndarray,
         excluded: np.ndarray | None = None,
+        corroborate: Corroborate | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(nodes, campaigns) that join a campaign given new evidence ``fresh``
-        (rows with ``key`` and ``node``); ``excluded`` nodes never join."""
+        (rows with ``key`` and ``node``); ``excluded`` nodes never join.
+
+        ``corroborate``: weight added to the summed key weight of (node,
+        campaign) pairs that share at least one key but fall short of
+        ``min_weight`` (the campaign-profile match of
+        :mod:`distillwatch.linking.profile`)."""
         none = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self.index is None or not fresh:
             return none
@@ -153,10 +163,15 @@ class CampaignAttacher:
         mine = mine.filter(pl.Series(held))
         self._hits = pl.concat([self._hits.filter(~touched), mine])
         h = mine.with_columns(pl.Series("camp", camp_s[pos[held]]), pl.Series("w", w_s[pos[held]]))
+        h = h.group_by("node", "camp").agg(pl.col("w").sum())
+        if corroborate is not None:
+            short = (h["w"] < self.min_weight).to_numpy()
+            if short.any():
+                add = np.zeros(h.height)
+                add[short] = corroborate(h["node"].to_numpy()[short], h["camp"].to_numpy()[short])
+                h = h.with_columns(pl.col("w") + pl.Series(add))
         h = (
-            h.group_by("node", "camp")
-            .agg(pl.col("w").sum())
-            .filter(pl.col("w") >= self.min_weight)
+            h.filter(pl.col("w") >= self.min_weight)
             .sort(["w", "camp"], descending=[True, False])
             .unique("node", keep="first", maintain_order=True)
         )

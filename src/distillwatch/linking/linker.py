@@ -17,7 +17,24 @@ vectorised). ``refresh`` then
   and at least every ``max_rebuild_gap_ms`` of event time, so a campaign that
   starts late in a long window is still found within that delay;
 * re-scores campaigns (members' state aggregated, same scorer as accounts)
-  after a rebuild or attach and at least every ``rescore_every_ms``.
+  after a rebuild or attach and at least every ``rescore_every_ms``;
+* also rebuilds (at most every ``rebuild_every_ms``) when ``suspect_rebuild``
+  more accounts are at review on their own, outside any malicious campaign,
+  than after the last rebuild: suspicion the graph does not explain yet
+  (a farm waking up late in a long log is otherwise found only after
+  ``max_rebuild_gap_ms``).
+
+Low-and-slow farms that rotate IPs and paraphrase share only a little with
+each member (pair weights below ``min_weight``), so the graph also keeps
+*weak* edges (``weak_edge`` <= w < ``min_weight``) for accounts that strong
+edges leave out of every campaign-sized community (:func:`two_stage_communities`:
+strongly linked groups are partitioned exactly as before and never merged
+through weak links), and such an account stays in its community only while
+its summed edge weight to the other members reaches ``min_weight``
+(:func:`supported_members`): several weak links to the group count as one
+strong one. Joining a malicious campaign between rebuilds may be
+corroborated by the account's harvest profile matching the campaign's
+(:mod:`distillwatch.linking.profile`), never without a shared key.
 
 A campaign is malicious when its aggregate risk reaches the ``review``
 threshold and it has at least ``min_members`` accounts. That verdict is
@@ -41,7 +58,7 @@ customers form a campaign of end users and are actioned as one.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -66,6 +83,7 @@ from distillwatch.linking.graph import (
     communities,
     key_frequencies,
 )
+from distillwatch.linking.profile import CampaignProfiles
 from distillwatch.linking.report import campaign_links, campaign_record, reasons_by_node
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
@@ -99,6 +117,22 @@ class LinkParams:
     # a campaign found malicious stays so through re-partitions and re-scores
     # for this long after it was last confirmed (module docstring)
     verdict_hold_ms: int = 24 * HOUR_MS
+    # weak edges: pairs whose summed key weight is at least this (below
+    # ``graph.min_weight``) enter community detection too; a node stays in its
+    # community only while its summed edge weight to the other members reaches
+    # ``graph.min_weight`` (see ``supported_members``). 0 or >= min_weight: off.
+    weak_edge: float = 0.3
+    # joining a malicious campaign: an account sharing at least one key with it
+    # gets profile_weight x ramp(its harvest-profile log-likelihood ratio under
+    # the campaign, profile_llr_lo, profile_llr_hi) added to its key weight
+    # (linking/profile.py). 0: off.
+    # rebuild (at most every rebuild_every) when this many more accounts are at
+    # review or above on their own without being in a malicious campaign than
+    # at the last rebuild: suspicion the graph does not explain yet. 0: off.
+    suspect_rebuild: int = 3
+    profile_weight: float = 0.5
+    profile_llr_lo: float = 4.0
+    profile_llr_hi: float = 12.0
 
 
 def link_params(settings: Settings) -> LinkParams:
@@ -137,6 +171,70 @@ def _on_keys(ev: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarra
     pos = np.minimum(np.searchsorted(keys, ev["key"]), len(keys) - 1)
     hit = keys[pos] == ev["key"]
     return {"key": ev["key"][hit], "node": ev["node"][hit]}
+
+
+def free_edges(edges: pl.DataFrame, placed: np.ndarray, need: float) -> pl.DataFrame:
+    """The edges between nodes not ``placed`` in a campaign, less those touching
+    a node whose summed edge weight stays below ``need`` (it can never be a
+    supported member, :func:`supported_members`)."""
+    src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
+    w = edges["w"].to_numpy()
+    keep = ~placed[src] & ~placed[dst]
+    n = len(placed)
+    for _ in range(4):
+        deg = np.bincount(src[keep], w[keep], n) + np.bincount(dst[keep], w[keep], n)
+        drop = keep & ((deg[src] < need) | (deg[dst] < need))
+        if not drop.any():
+            break
+        keep &= ~drop
+    return edges.filter(pl.Series(keep))
+
+
+def supported_members(labels: np.ndarray, edges: pl.DataFrame, need: float) -> np.ndarray:
+    """Community labels with unsupported members removed (-1).
+
+    A member stays only while the summed weight of its edges to other members
+    of its community reaches ``need``: several weak links to the group count
+    as one strong one. Removing a member can leave another unsupported, so
+    this peels until stable.
+    """
+    labels = labels.copy()
+    if edges.height == 0:
+        return labels
+    src, dst = edges["src"].to_numpy(), edges["dst"].to_numpy()
+    w = edges["w"].to_numpy()
+    n = len(labels)
+    for _ in range(8):
+        inside = (labels[src] >= 0) & (labels[src] == labels[dst])
+        deg = np.bincount(src[inside], w[inside], n) + np.bincount(dst[inside], w[inside], n)
+        drop = (labels >= 0) & (deg < need)
+        if not drop.any():
+            break
+        labels[drop] = -1
+    return labels
+
+
+def two_stage_communities(
+    edges: pl.DataFrame, n: int, params: GraphParams, weak_floor: float, min_members: int
+) -> np.ndarray:
+    """Communities of the strong edges (exactly as without weak edges); then, among
+    the nodes those leave out of every campaign-sized community, communities of
+    their edges down to ``weak_floor`` whose members are supported
+    (:func:`supported_members`). Weak evidence never merges or reshapes a
+    strongly linked group (a benign team's cluster cannot be pulled into a farm
+    by a few weak links); it only groups accounts that strong evidence leaves
+    alone (alone, or in pairs too small to be a campaign)."""
+    need = params.min_weight
+    labels = communities(edges.filter(pl.col("w") >= need), n, params)
+    _, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    placed = (labels >= 0) & (sizes[inv] >= min_members)
+    usable = edges.filter(pl.col("w") >= weak_floor)
+    free = free_edges(usable, placed, need)
+    if free.height == 0:
+        return labels
+    extra = supported_members(communities(free, n, params), free, need)
+    base = int(labels.max()) + 1 if len(labels) else 0
+    return np.where(extra >= 0, extra + base, labels)
 
 
 def campaign_id_of(account_id: str) -> str:
@@ -202,10 +300,13 @@ class CampaignLinker:
         self._last_rebuild = -(2**62)
         self._last_rescore = -(2**62)
         self._rows_at_rebuild = 0
+        self._suspects_at_rebuild = 0
         self.rebuilds = 0
         self._final = False
         self._freq = pl.DataFrame(schema={"key": pl.UInt64, "kind": pl.Int8, "df": pl.UInt32})
         self._eu_state: EntityState | None = None
+        self._state: EntityState | None = None
+        self._profiles = CampaignProfiles()
 
     # ---- observe ----------------------------------------------------------------
     def _nodes(self, ids: pl.Series, end_user: bool = False) -> np.ndarray:
@@ -322,6 +423,7 @@ class CampaignLinker:
         end-user nodes; without it they are left out of campaign scores).
         """
         self._eu_state = end_users
+        self._state = state
         final = now_ms <= self._last_now  # a repeated time: the replay's hindsight pass
         self._final = final
         self._last_now = max(self._last_now, now_ms)
@@ -334,13 +436,35 @@ class CampaignLinker:
         since = now_ms - self._last_rebuild
         stale = new_rows > 0 and since >= self.p.max_rebuild_gap_ms
         due = (grown and since >= self.p.rebuild_every_ms) or stale
-        if due or (final and new_rows > 0):
+        watch = self.p.suspect_rebuild > 0
+        if watch and not due and new_rows > 0 and since >= self.p.rebuild_every_ms:
+            new_suspects = self._unexplained(state) - self._suspects_at_rebuild
+            due = new_suspects >= self.p.suspect_rebuild
+        rebuilt = due or (final and new_rows > 0)
+        if rebuilt:
             self._rebuild(state)
             self._last_rebuild = now_ms
             changed = True
         if changed or now_ms - self._last_rescore >= self.p.rescore_every_ms:
             self._rescore(now_ms, state, scorer, changed)
             self._last_rescore = now_ms
+        if watch and rebuilt:
+            self._suspects_at_rebuild = self._unexplained(state)
+
+    def _unexplained(self, state: EntityState) -> int:
+        """Accounts at review or above on their own that no malicious campaign holds."""
+        n = len(self.node_ids)
+        accts = np.flatnonzero(~self._eu[:n] & ~self._excluded[:n])
+        rows = self._rows_in(state, accts)
+        known = rows >= 0
+        reviewed = np.zeros(len(accts), bool)
+        reviewed[known] = ~np.isnan(state.cols["first_review_ms"][rows[known]])
+        camp = self.camp_of_node[accts]
+        held = np.zeros(len(accts), bool)
+        if len(self.malicious):
+            inside = camp >= 0
+            held[inside] = self.malicious[camp[inside]]
+        return int((reviewed & ~held).sum())
 
     def _merge(self) -> None:
         if self._raw or self._pending:
@@ -366,8 +490,16 @@ class CampaignLinker:
         self._mark_resellers(state)
         n = len(self.node_ids)
         self._freq = key_frequencies(self.members, self._excluded[:n])
-        edges = build_edges(self.members, self.p.graph, self._excluded[:n], self._freq)
-        labels = communities(edges, n, self.p.graph)
+        strong = self.p.graph.min_weight
+        weak = 0.0 < self.p.weak_edge < strong
+        gp = replace(self.p.graph, min_weight=self.p.weak_edge) if weak else self.p.graph
+        edges = build_edges(self.members, gp, self._excluded[:n], self._freq)
+        if weak:
+            labels = two_stage_communities(
+                edges, n, self.p.graph, self.p.weak_edge, self.p.min_members
+            )
+        else:
+            labels = communities(edges, n, self.p.graph)
         ids, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
         big = (ids >= 0) & (sizes >= self.p.min_members)
         new_index = np.cumsum(big) - 1
@@ -440,6 +572,8 @@ class CampaignLinker:
         res = scorer.score(view)
         size = np.bincount(self.camp_of_node[nodes], minlength=n_camp)
         self._hold(now_ms, nodes, res.risk, size)
+        if self.p.profile_weight > 0:
+            self._profiles.fit(view, self.malicious, state)
         self.last_result, self.n_requests, self.first_seen = res, view["n"], view["first_ts"]
         self.camp_cap, self._scorer = view["cap"], scorer
         for c in np.flatnonzero(self.malicious).tolist():
@@ -532,7 +666,8 @@ class CampaignLinker:
         what arrived since the last attachment). Returns the nodes that joined."""
         if fresh is None:
             fresh, self._fresh = self._fresh, []
-        nodes, camps = self._attacher.attach(fresh, self.camp_of_node, self._excluded)
+        corroborate = self._corroborate if self.p.profile_weight > 0 else None
+        nodes, camps = self._attacher.attach(fresh, self.camp_of_node, self._excluded, corroborate)
         if len(nodes) == 0:
             return nodes
         self.camp_of_node[nodes] = camps
@@ -541,6 +676,24 @@ class CampaignLinker:
         for i, c in zip(nodes.tolist(), camps.tolist(), strict=True):
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
         return nodes
+
+    def _corroborate(self, nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
+        """Profile bonus of (node, campaign) pairs (:mod:`distillwatch.linking.profile`);
+        0 for nodes without state yet."""
+        out = np.zeros(len(nodes))
+        if self._state is None:
+            return out
+        rows = self._rows_in(self._state, nodes)
+        for eu in (False, True):
+            st = self._eu_state if eu else self._state
+            sel = np.flatnonzero((rows >= 0) & (self._eu[nodes] == eu))
+            if st is None or len(sel) == 0:
+                continue
+            p = self.p
+            out[sel] = self._profiles.bonus(
+                st.view(rows[sel]), camps[sel], p.profile_weight, p.profile_llr_lo, p.profile_llr_hi
+            )
+        return out
 
     def scorer_reasons(self, c: int) -> list[dict[str, Any]]:
         """The signals behind campaign ``c``'s aggregate risk (first, when its

@@ -128,6 +128,11 @@ LINKING_KEYS = {
     "min_weight": "float",
     "max_df": "int",
     "resolution": "float",
+    "weak_edge": "float",
+    "suspect_rebuild": "int",
+    "profile_weight": "float",
+    "profile_llr_lo": "float",
+    "profile_llr_hi": "float",
 }
 
 
