@@ -23,7 +23,6 @@ from distillwatch.gateway.decide import Decider
 from distillwatch.gateway.shapes import request_event
 from distillwatch.gateway.statestore import MemoryState
 from distillwatch.scoring.config import Settings
-
 from test_gateway_helpers import classifier
 
 GOLDEN = Path(__file__).parent / "fixtures" / "gateway" / "decisions.json"
