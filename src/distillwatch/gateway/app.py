@@ -34,6 +34,7 @@ from .eventlog import EventLog
 from .guardrail import guardrail_endpoint
 from .identity import KeyStore
 from .sse import SSESplitter, StreamRecorder, parse_event, render_event
+from .upstream import UpstreamTransport
 from .verdicts import VerdictStore
 
 HEADER = "x-distillwatch-decision"
@@ -79,10 +80,14 @@ class Gateway:
         self.batcher = Batcher(self.decider)
         self.keys = KeyStore(cfg)
         self.last_online: dict[str, int] = {}
+        # httpx's API over a lean HTTP/1.1 transport (see .upstream: httpcore's
+        # cost more CPU per request than scoring); tests may pass another one
+        self.transport = transport or UpstreamTransport(
+            httpx.Limits(max_connections=2000, max_keepalive_connections=500)
+        )
         self.client = httpx.AsyncClient(
-            transport=transport,
+            transport=self.transport,
             timeout=httpx.Timeout(cfg.upstream_timeout_s, connect=10.0),
-            limits=httpx.Limits(max_connections=2000, max_keepalive_connections=500),
         )
         self._seq = 0
         self._prefix = "dw_" + os.urandom(4).hex()
