@@ -89,8 +89,33 @@ class Gateway:
             transport=self.transport,
             timeout=httpx.Timeout(cfg.upstream_timeout_s, connect=10.0),
         )
+        # what client.build_request adds to every request, worked out once: the
+        # forwarding path builds its requests itself and sends them straight
+        # to the transport (no redirects, auth or cookie jar: a proxy must not
+        # follow an upstream's redirects nor replay one caller's cookies for another)
+        self._base_headers = dict(self.client.headers.items())
+        self._timeout = self.client.timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}
         self._seq = 0
         self._prefix = "dw_" + os.urandom(4).hex()
+
+    async def upstream(
+        self, method: str, url: str, headers: dict[str, str], content: bytes
+    ) -> httpx.Response:
+        """Send one request upstream; the response body is left to stream."""
+        u = self._urls.get(url)
+        if u is None:
+            if len(self._urls) > 4096:
+                self._urls.clear()
+            u = self._urls[url] = httpx.URL(url)
+        req = httpx.Request(
+            method,
+            u,
+            headers={**self._base_headers, **headers},
+            content=content,
+            extensions={"timeout": self._timeout},
+        )
+        return await self.transport.handle_async_request(req)
 
     def new_id(self) -> str:
         self._seq += 1
@@ -241,10 +266,7 @@ async def _proxy(request: Request, api: str) -> Response:
     fwd = shapes.degrade_request(body, cfg.degrade_max_tokens) if degrade else body
     content = orjson.dumps(fwd) if degrade else body_bytes
     base = cfg.upstream_anthropic if api == "anthropic" else cfg.upstream_openai
-    req = gw.client.build_request(
-        "POST", base + path, content=content, headers=_upstream_headers(gw, request, api)
-    )
-    up = await gw.client.send(req, stream=True)
+    up = await gw.upstream("POST", base + path, _upstream_headers(gw, request, api), content)
     if body.get("stream") is True and up.status_code == 200:
         return StreamingResponse(
             _relay(gw, up, api, degrade, event), up.status_code, _response_headers(up, decision)
