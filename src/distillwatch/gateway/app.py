@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import time
 from collections.abc import AsyncIterator
@@ -352,6 +353,12 @@ def create_app(
                 gw.log.flush()
 
         task = asyncio.create_task(flusher())
+        # Everything built so far (modules, classifier, config) lives as long as
+        # the process: out of the cyclic GC's reach, a full collection no longer
+        # walks ~130k objects (a 75-115 ms pause on the reference box, that is
+        # the p99 of every request queued behind it). Garbage is collected first.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
