@@ -86,18 +86,22 @@ def _shrink(suspicion: np.ndarray, n: np.ndarray, min_requests: float | np.ndarr
     return out
 
 
-def score_many(signals: Sequence[Signal], v: StateView) -> tuple[np.ndarray, np.ndarray]:
+def score_many(
+    signals: Sequence[Signal], v: StateView, min_requests: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``Signal.score`` of several signals, stacked: row i is ``signals[i].score(v)``.
 
     Each signal's measure and suspicion run as usual; the steps around them
     are element-wise, so they run once on the (signals x entities) arrays
     (the same values: a test checks). For one entity (the gateway) this saves
-    most of the per-signal NumPy calls.
+    most of the per-signal NumPy calls. ``min_requests`` is the signals'
+    ``min_requests`` as a column (callers scoring often pass it precomputed).
     """
     k = len(v)
     if not signals:
         return np.zeros((0, k)), np.zeros((0, k))
     m = _clean_measures(np.array([s.measure(v) for s in signals], dtype=np.float64))
     susp = np.array([s.suspicion(v, m[i]) for i, s in enumerate(signals)], dtype=np.float64)
-    min_requests = np.array([[float(s.min_requests)] for s in signals])
+    if min_requests is None:
+        min_requests = np.array([[float(s.min_requests)] for s in signals])
     return m, _shrink(susp, v["n"], min_requests)

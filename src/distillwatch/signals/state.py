@@ -69,6 +69,8 @@ class StateView:
 
     cols: dict[str, np.ndarray]
     keys: list[str] = field(default_factory=list)
+    # distinct-count estimates already worked out (signals ask for some twice)
+    _distinct: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
@@ -77,7 +79,12 @@ class StateView:
         return len(self.cols["n"])
 
     def distinct(self, name: str) -> np.ndarray:
-        return sketch.estimate(self.cols[f"hll_{name}"])
+        """Distinct-count estimates of sketch ``name`` (computed once per view;
+        callers must not write into the array)."""
+        est = self._distinct.get(name)
+        if est is None:
+            est = self._distinct[name] = sketch.estimate(self.cols[f"hll_{name}"])
+        return est
 
     def subset(self, idx: np.ndarray) -> StateView:
         """The view's rows ``idx`` (positions in this view)."""
