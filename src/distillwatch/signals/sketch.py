@@ -56,13 +56,16 @@ def update_many(
     nonzero = flat_hashes != 0
     if not nonzero.any():
         return
-    idx, rank = register_updates(flat_hashes)  # zero hashes too: dropped below
-    base = rows.astype(np.int64) * M
+    idx, rank = register_updates(flat_hashes)
+    # a zero hash (no value) gets rank 0, and max(register, 0) leaves a uint8
+    # register as it is: the same registers as dropping those entries, without
+    # a mask per sketch (its fixed cost counted on the gateway's one-row batches)
+    rank *= nonzero
+    pos = (rows.astype(np.int64) * M + idx.reshape(len(registers), n)).reshape(-1)
     for j, reg in enumerate(registers):
+        assert reg.dtype == np.uint8
         part = slice(j * n, (j + 1) * n)
-        keep = nonzero[part]
-        if keep.any():
-            np.maximum.at(reg.reshape(-1), base[keep] + idx[part][keep], rank[part][keep])
+        np.maximum.at(reg.reshape(-1), pos[part], rank[part])
 
 
 # 2 ** -r for every uint8 register value r (exact powers of two: the same
