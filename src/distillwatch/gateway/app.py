@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
+import hashlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -205,7 +207,7 @@ async def _proxy(request: Request, api: str) -> Response:
         return _error(api, 400, f"request body is not valid JSON: {e}", f"{did}; action=allow")
     if not isinstance(body, dict):
         return _error(api, 400, "request body must be a JSON object", f"{did}; action=allow")
-    path = request.url.path
+    path = _path(request)
     client_ip = request.client.host if request.client else None
     event = shapes.request_event(
         body,
@@ -290,11 +292,21 @@ async def _proxy(request: Request, api: str) -> Response:
     return Response(raw, up.status_code, _response_headers(up, decision))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _key_id(key: str | None) -> str:
-    """A stable, non-secret id of an API key (the key itself never reaches the log)."""
-    import hashlib
+    """A stable, non-secret id of an API key (the key itself never reaches the log).
 
+    Cached: only keys that resolved to an account get here."""
     return "key_" + hashlib.blake2b((key or "").encode(), digest_size=6).hexdigest()
+
+
+def _path(request: Request) -> str:
+    """``request.url.path`` without building the whole URL (host header parse,
+    urlsplit, geturl) when the path has nothing for it to escape."""
+    p: str = request.scope["path"]
+    if "?" in p or "#" in p or "\\" in p:
+        return request.url.path
+    return p
 
 
 async def _relay(
