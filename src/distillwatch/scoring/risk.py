@@ -85,7 +85,8 @@ class Scorer:
             + r["campaign"] * camp
         )
         risk = 1.0 / (1.0 + np.exp(-logit))
-        action = np.searchsorted(self._thr, risk, side="right").astype(np.int8)
+        # the method np.searchsorted dispatches to (same values, no wrapper)
+        action = self._thr.searchsorted(risk, side="right").astype(np.int8)
         thin = v["n"] < cfg.min_requests_enforce
         if cfg.campaign_enforce:
             thin &= camp <= 0
