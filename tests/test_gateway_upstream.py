@@ -9,7 +9,11 @@ as httpx exceptions.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -188,3 +192,32 @@ def test_unread_body_closed_early_does_not_poison_the_pool(upstream: ServerThrea
             return out
 
     assert run(go()) == [200, 200, 200]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_https_upstream_with_certificate_check(tmp_path: Path) -> None:
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    srv = ServerThread(create_mock_upstream(), ssl_keyfile=str(key), ssl_certfile=str(cert))
+    with srv:
+        url = f"https://127.0.0.1:{srv.port}/v1/chat/completions"
+
+        async def go(verify: ssl.SSLContext | bool) -> str:
+            t = UpstreamTransport(verify=verify)
+            async with httpx.AsyncClient(transport=t) as c:
+                r = await c.post(url, json=BODY)
+                assert (await c.post(url, json=BODY)).status_code == 200
+                assert t.connections_made == 1  # kept alive over TLS too
+                return str(r.json()["choices"][0]["message"]["content"])
+
+        assert run(go(ssl.create_default_context(cafile=str(cert)))) == "echo: hello there"
+        with pytest.raises(httpx.ConnectError):
+            run(go(True))  # the system's CAs do not know this certificate
