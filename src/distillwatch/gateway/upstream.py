@@ -26,7 +26,7 @@ connection with httptools' C parser (the one uvicorn serves with):
   single response byte (a keep-alive race) is retried once on a new one.
 
 HTTP/1.1 only (what the upstream APIs and vLLM serve); ``https`` upstreams use
-the default SSL context (or ``verify``).
+httpx's SSL context (``verify`` as httpx takes it).
 """
 
 from __future__ import annotations
@@ -278,13 +278,9 @@ class UpstreamTransport(httpx.AsyncBaseTransport):
     # -- pool ----------------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            if isinstance(self._verify, ssl.SSLContext):
-                self._ssl = self._verify
-            else:
-                self._ssl = ssl.create_default_context()
-                if not self._verify:
-                    self._ssl.check_hostname = False
-                    self._ssl.verify_mode = ssl.CERT_NONE
+            # httpx's own context: the same CA bundle (certifi) and SSL_CERT_FILE /
+            # SSL_CERT_DIR handling as httpx's default transport
+            self._ssl = httpx.create_ssl_context(verify=self._verify)
         return self._ssl
 
     def _take_idle(self, key: tuple[str, str, int]) -> _Conn | None:
