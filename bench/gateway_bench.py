@@ -436,7 +436,8 @@ Same at {low:g} req/s:
 Targets: added p99 <= 3 ms; online scoring p99 <= 0.5 ms.
 
 CPU per request (psutil, over each timed run): gateway process {cpu_line(via_low)} at {low:g} req/s,
-{cpu_line(via)} at {args.rate:g} req/s; mock upstream alone {direct["cpu_ms_per_request"].get("total", float("nan")):.2f} ms.
+{cpu_line(via)} at {args.rate:g} req/s (the scoring thread's share falls with load: concurrent
+requests are scored as one micro-batch); the mock upstream itself {direct["cpu_ms_per_request"].get("total", float("nan")):.2f} ms at {args.rate:g} req/s.
 
 Online scoring alone (Decider, batch of one, in-process, {scoring["n"]} requests over {args.keys} accounts,
 every prompt and template new): p50 {scoring["p50_ms"]:.2f} ms, p99 {scoring["p99_ms"]:.2f} ms, CPU
