@@ -7,6 +7,13 @@ them open-loop at ``--rate`` requests/s from this process (first the upstream
 directly, then the same upstream through the gateway), then measures the
 online scoring pipeline alone (Decider, batches of one) and the gateway's
 closed-loop throughput ceiling. Writes ``gateway.md`` and ``gateway.json``.
+
+The load generator shares the machine's cores with both servers, so it is
+kept cheap: uvloop and the gateway's own lean httpx transport
+(:class:`~distillwatch.gateway.upstream.UpstreamTransport`), the same for the
+direct and the gateway runs. The gateway process's CPU time per request (in
+total and per thread, from psutil) is reported too: unlike latency it barely
+depends on what else runs on the machine.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 import yaml
 
 from distillwatch.features.classifiers import HEADS, TextClassifiers
@@ -32,6 +40,7 @@ from distillwatch.gateway.decide import Decider
 from distillwatch.gateway.local import free_port
 from distillwatch.gateway.shapes import request_event
 from distillwatch.gateway.statestore import MemoryState
+from distillwatch.gateway.upstream import UpstreamTransport
 from distillwatch.scoring.config import Settings
 from distillwatch.signals import ALL_SIGNALS
 
@@ -83,6 +92,30 @@ def body(i: int) -> dict[str, Any]:
     }
 
 
+def run_loop(coro: Any) -> Any:
+    """Run the load generator on uvloop when it is installed (less CPU taken
+    from the servers under test)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def client(connections: int, timeout: httpx.Timeout | float) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(transport=UpstreamTransport(limits), timeout=timeout)
+
+
+def cpu_split(proc: psutil.Process | None) -> dict[str, float]:
+    """CPU seconds of a process: total and per thread (name-less, largest first)."""
+    if proc is None:
+        return {}
+    threads = sorted((t.user_time + t.system_time for t in proc.threads()), reverse=True)
+    t = proc.cpu_times()
+    return {"total": t.user + t.system, **{f"thread{i}": v for i, v in enumerate(threads[:2])}}
+
+
 def start(kind: str, port: int, cfg: str = "") -> subprocess.Popen[bytes]:
     proc = subprocess.Popen([sys.executable, "-c", CHILD, kind, str(port), cfg])
     for _ in range(600):
@@ -98,19 +131,21 @@ def start(kind: str, port: int, cfg: str = "") -> subprocess.Popen[bytes]:
     raise RuntimeError(f"{kind} did not start")
 
 
-async def open_loop(url: str, rate: float, seconds: float, n_keys: int) -> dict[str, Any]:
-    """Send at a fixed rate (not waiting for replies); latency per request in ms."""
+async def open_loop(
+    url: str, rate: float, seconds: float, n_keys: int, proc: psutil.Process | None = None
+) -> dict[str, Any]:
+    """Send at a fixed rate (not waiting for replies); latency per request in ms,
+    and ``proc``'s CPU time per request (ms) over the timed part."""
     lat: list[float] = []
     errors = 0
     n = int(rate * seconds)
-    limits = httpx.Limits(max_connections=1000, max_keepalive_connections=1000)
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30, pool=None)) as client:
+    async with client(1000, httpx.Timeout(30, pool=None)) as client_:
 
         async def one(i: int) -> None:
             nonlocal errors
             t = time.perf_counter()
             try:
-                r = await client.post(
+                r = await client_.post(
                     url, json=body(i), headers={"authorization": f"Bearer sk-{i % n_keys}"}
                 )
                 ok = r.status_code == 200
@@ -122,6 +157,7 @@ async def open_loop(url: str, rate: float, seconds: float, n_keys: int) -> dict[
         for i in range(50):  # warm up connections
             await one(i)
         lat.clear()
+        cpu0 = cpu_split(proc)
         t0 = time.perf_counter()
         tasks = []
         for i in range(n):
@@ -131,9 +167,11 @@ async def open_loop(url: str, rate: float, seconds: float, n_keys: int) -> dict[
             tasks.append(asyncio.create_task(one(i)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - t0
+        cpu1 = cpu_split(proc)
     a = np.array(lat)
     print(f"{url}: p50 {np.percentile(a, 50):.2f} ms p99 {np.percentile(a, 99):.2f} ms", flush=True)
     return {
+        "cpu_ms_per_request": {k: 1000 * (cpu1[k] - cpu0.get(k, 0.0)) / n for k in cpu1},
         "n": n,
         "errors": errors,
         "achieved_rps": n / elapsed,
@@ -147,14 +185,13 @@ async def open_loop(url: str, rate: float, seconds: float, n_keys: int) -> dict[
 async def closed_loop(url: str, concurrency: int, seconds: float, n_keys: int) -> float:
     done = 0
     stop = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with client(concurrency, 30) as client_:
 
         async def worker(w: int) -> None:
             nonlocal done
             i = w
             while time.perf_counter() < stop:
-                await client.post(
+                await client_.post(
                     url, json=body(i), headers={"authorization": f"Bearer sk-{i % n_keys}"}
                 )
                 done += 1
@@ -292,6 +329,14 @@ classifier: {classifier()[1]}.
         (out / "gateway_decider.md").write_text(md)
 
 
+def cpu_line(run: dict[str, Any]) -> str:
+    c = run.get("cpu_ms_per_request", {})
+    if not c:
+        return "n/a"
+    threads = " + ".join(f"{v:.2f}" for k, v in c.items() if k.startswith("thread"))
+    return f"{c['total']:.2f} ms (two busiest threads {threads} ms: the event loop and the scoring thread)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rate", type=float, default=500)
@@ -325,37 +370,18 @@ def main() -> None:
     procs = [start("upstream", up_port)]
     try:
         procs.append(start("gateway", gw_port, str(cfgp)))
+        up_proc, gw_proc = psutil.Process(procs[0].pid), psutil.Process(procs[1].pid)
+        up_url = f"http://127.0.0.1:{up_port}/v1/chat/completions"
+        gw_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
         low = args.rate / 5
-        direct_low = asyncio.run(
-            open_loop(
-                f"http://127.0.0.1:{up_port}/v1/chat/completions", low, args.seconds, args.keys
-            )
-        )
-        via_low = asyncio.run(
-            open_loop(
-                f"http://127.0.0.1:{gw_port}/v1/chat/completions", low, args.seconds, args.keys
-            )
-        )
-        direct = asyncio.run(
-            open_loop(
-                f"http://127.0.0.1:{up_port}/v1/chat/completions",
-                args.rate,
-                args.seconds,
-                args.keys,
-            )
-        )
-        via = asyncio.run(
-            open_loop(
-                f"http://127.0.0.1:{gw_port}/v1/chat/completions",
-                args.rate,
-                args.seconds,
-                args.keys,
-            )
-        )
-        ceiling = asyncio.run(
+        direct_low = run_loop(open_loop(up_url, low, args.seconds, args.keys, up_proc))
+        via_low = run_loop(open_loop(gw_url, low, args.seconds, args.keys, gw_proc))
+        direct = run_loop(open_loop(up_url, args.rate, args.seconds, args.keys, up_proc))
+        via = run_loop(open_loop(gw_url, args.rate, args.seconds, args.keys, gw_proc))
+        ceiling = run_loop(
             closed_loop(f"http://127.0.0.1:{gw_port}/v1/chat/completions", 64, 5, args.keys)
         )
-        ceiling_direct = asyncio.run(
+        ceiling_direct = run_loop(
             closed_loop(f"http://127.0.0.1:{up_port}/v1/chat/completions", 64, 5, args.keys)
         )
     finally:
@@ -408,6 +434,10 @@ Same at {low:g} req/s:
 | **added** | | **{via_low["p50_ms"] - direct_low["p50_ms"]:.2f}** | | **{via_low["p99_ms"] - direct_low["p99_ms"]:.2f}** | |
 
 Targets: added p99 <= 3 ms; online scoring p99 <= 0.5 ms.
+
+CPU per request (psutil, over each timed run): gateway process {cpu_line(via_low)} at {low:g} req/s,
+{cpu_line(via)} at {args.rate:g} req/s (the scoring thread's share falls with load: concurrent
+requests are scored as one micro-batch); the mock upstream itself {direct["cpu_ms_per_request"].get("total", float("nan")):.2f} ms at {args.rate:g} req/s.
 
 Online scoring alone (Decider, batch of one, in-process, {scoring["n"]} requests over {args.keys} accounts,
 every prompt and template new): p50 {scoring["p50_ms"]:.2f} ms, p99 {scoring["p99_ms"]:.2f} ms, CPU

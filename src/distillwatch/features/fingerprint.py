@@ -33,14 +33,26 @@ _EMPTY = np.uint64(np.iinfo(np.uint64).max)
 U64 = np.uint64
 
 
+# NumPy never checks integer overflow in array arithmetic (it wraps), only in
+# arithmetic on scalars, so the functions here need no np.errstate (a fixed cost
+# per call that was a good part of a one-row batch's hashing) except where a
+# scalar can come in: fmix64 of a scalar or 0-d array.
+
+
 def fmix64(h: np.ndarray) -> np.ndarray:
     """MurmurHash3 64-bit finaliser (a bijection), element-wise, wrapping."""
+    if type(h) is np.ndarray and h.ndim:
+        return _fmix64(h)
     with np.errstate(over="ignore"):
-        h = h ^ (h >> U64(33))
-        h = h * U64(0xFF51AFD7ED558CCD)
-        h = h ^ (h >> U64(33))
-        h = h * U64(0xC4CEB9FE1A85EC53)
-        return h ^ (h >> U64(33))
+        return _fmix64(h)
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> U64(33))
+    h = h * U64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> U64(33))
+    h = h * U64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> U64(33))
 
 
 @lru_cache(maxsize=4)
@@ -78,10 +90,9 @@ def shingles_from_token_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndar
     nxt = np.empty_like(flat)
     if flat.size:
         nxt[:-1] = flat[1:]
-        ends = offsets[1:][np.diff(offsets) > 0] - 1
+        ends = offsets[1:][offsets[1:] > offsets[:-1]] - 1  # rows with tokens
         nxt[ends] = U64(0x9E3779B97F4A7C15)
-    with np.errstate(over="ignore"):
-        sh: np.ndarray = flat ^ (nxt * U64(0x100000001B3))
+    sh: np.ndarray = flat ^ (nxt * U64(0x100000001B3))  # arrays: wraps silently
     return sh
 
 
@@ -100,17 +111,15 @@ def signatures_from_shingles(
         return sig
     a, b = permutations(num_perm)
     mixed = fmix64(sh)
-    lens = np.diff(offsets)
-    nonempty = lens > 0
+    nonempty = offsets[1:] > offsets[:-1]
     starts = offsets[:-1][nonempty]
-    with np.errstate(over="ignore"):
-        if sh.size * num_perm <= _MATRIX_MAX:  # small batches: all permutations at once
-            phv = mixed[:, None] * a[None, :] + b[None, :]
-            sig[nonempty] = np.minimum.reduceat(phv, starts, axis=0)
-            return sig
-        for k in range(num_perm):
-            phv = mixed * a[k] + b[k]
-            sig[nonempty, k] = np.minimum.reduceat(phv, starts)
+    if sh.size * num_perm <= _MATRIX_MAX:  # small batches: all permutations at once
+        phv = mixed[:, None] * a[None, :] + b[None, :]
+        sig[nonempty] = np.minimum.reduceat(phv, starts, axis=0)
+        return sig
+    for k in range(num_perm):
+        phv = mixed * a[k] + b[k]
+        sig[nonempty, k] = np.minimum.reduceat(phv, starts)
     return sig
 
 
@@ -120,10 +129,13 @@ def band_keys(sig: np.ndarray, num_bands: int = NUM_BANDS) -> np.ndarray:
     r = k // num_bands
     # all bands at once: band j folds its r signature values into j + 1
     rows = sig[:, : num_bands * r].reshape(n, num_bands, r)
-    keys = np.tile(np.arange(1, num_bands + 1, dtype=np.uint64), (n, 1))
-    with np.errstate(over="ignore"):
-        for i in range(r):
-            keys = fmix64(keys * U64(31) ^ rows[:, :, i])
+    # band j starts from j + 1: one row, broadcast over the n rows by the first
+    # step (the same values as np.tile-ing it n times, without np.tile's cost)
+    keys = np.arange(1, num_bands + 1, dtype=np.uint64)
+    if r == 0:
+        keys = np.tile(keys, (n, 1))
+    for i in range(r):
+        keys = fmix64(keys * U64(31) ^ rows[:, :, i])
     empty = sig[:, 0] == _EMPTY
     keys[empty] = 0
     keys[keys == 0] = 1  # keep 0 reserved for "no text"

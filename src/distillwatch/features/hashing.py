@@ -82,9 +82,9 @@ def parts_from_flat(
     if len(uni) == 0:
         return n, []
     row_of = np.repeat(np.arange(n, dtype=np.int64), lens)
-    pair = np.flatnonzero(row_of[:-1] == row_of[1:])
-    with np.errstate(over="ignore"):
-        big = fmix64(uni[pair] * np.uint64(0x9E3779B97F4A7C15) ^ uni[pair + 1])
+    pair = (row_of[:-1] == row_of[1:]).nonzero()[0]  # np.flatnonzero, 1-d
+    # arrays: the multiplication wraps silently (see fingerprint.fmix64)
+    big = fmix64(uni[pair] * np.uint64(0x9E3779B97F4A7C15) ^ uni[pair + 1])
     return n, [(row_of, uni), (row_of[pair], big)]
 
 

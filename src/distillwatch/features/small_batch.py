@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
@@ -205,10 +206,12 @@ class _Source:
         values: Callable[[str], list[Any]],
         shape_types: str,
         frame: Callable[[list[str]], pl.DataFrame],
+        rows: Sequence[Row] | None = None,
     ) -> None:
         self.n = n
         self._values = values
         self.frame = frame
+        self._rows = rows
         self._cols: dict[str, list[Any]] = {}
         # the types of the columns the shape expressions read, as one string
         # (the shape memo's table key: the same values cast alike)
@@ -219,6 +222,14 @@ class _Source:
         if col is None:
             col = self._cols[name] = self._values(name)
         return col
+
+    def tuples(self, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+        """Per row, the tuple of its values in columns ``names`` (straight from
+        the rows when the source is rows: no column lists built)."""
+        if self._rows is not None and len(names) > 1:
+            get = operator.itemgetter(*(_EVENT_INDEX[c] for c in names))
+            return [get(r) for r in self._rows]
+        return list(zip(*(self[c] for c in names), strict=True))
 
 
 def _shape_types(schema: Mapping[str, pl.DataType]) -> str:
@@ -248,7 +259,7 @@ def _rows_source(rows: Sequence[Row]) -> _Source:
         # the columns events_frame(rows) would have (a test checks)
         return pl.DataFrame([pl.Series(c, values(c), EVENT_FRAME_SCHEMA[c]) for c in cols])
 
-    return _Source(len(rows), values, _event_shape_types(), frame)
+    return _Source(len(rows), values, _event_shape_types(), frame, rows)
 
 
 def _shape_columns(src: _Source, memo: SmallBatchMemo) -> dict[str, list[Any]]:
@@ -259,7 +270,7 @@ def _shape_columns(src: _Source, memo: SmallBatchMemo) -> dict[str, list[Any]]:
     """
     names, exprs, roots = _shape_exprs()
     table = memo.shape.setdefault(src.shape_types, {})
-    keys = list(zip(*(src[r] for r in roots), strict=True))
+    keys = src.tuples(roots)
     if any(type(v) is float for k in keys for v in k):
         keys = [tuple(map(_key, k)) for k in keys]
     found = [table.get(k) for k in keys]
@@ -402,8 +413,10 @@ def _template_features(
         return {}
     memo = h.memo
     tok = np.array([h.hash(SHINGLE_SEED, t) for ts in tokens.values() for t in ts], dtype=np.uint64)
-    offsets = np.zeros(len(tokens) + 1, dtype=np.int64)
-    np.cumsum([len(ts) for ts in tokens.values()], out=offsets[1:])
+    # np.cumsum of the lengths after a 0 (integers: the same values)
+    offsets = np.array(
+        [0, *itertools.accumulate(len(ts) for ts in tokens.values())], dtype=np.int64
+    )
     bands = band_keys(signatures_from_shingles(shingles_from_token_hashes(tok, offsets), offsets))
     out = {t: (h.hash(HASH64_SEED, t), row) for t, row in zip(tokens, bands, strict=True)}
     chars = memo.template_chars + sum(map(len, tokens))

@@ -44,26 +44,35 @@ class Scorer:
         self.signals: list[Signal] = [cls() for cls in ALL_SIGNALS]
         self.by_name = {s.name: s for s in self.signals}
         self._thr = np.array([settings.thresholds[a] for a in ACTIONS[1:]])
+        # what score() needs from the settings, worked out once (the gateway
+        # scores one account per call: these were a fixed cost of every call)
+        names = list(dict.fromkeys(n for g in GROUPS for n in settings.weights.get(g, {})))
+        self._names = names
+        self._weighted = [self.by_name[n] for n in names]
+        self._min_requests = np.array([[float(s.min_requests)] for s in self._weighted])
+        row = {n: i for i, n in enumerate(names)}
+        self._group_plan: list[tuple[str, np.ndarray, np.ndarray] | tuple[str, None, None]] = []
+        for g in GROUPS:
+            weights = settings.weights.get(g, {})
+            if not weights:
+                self._group_plan.append((g, None, None))
+                continue
+            w = np.array([[float(x)] for x in weights.values()])
+            self._group_plan.append((g, w, np.array([row[n] for n in weights], dtype=np.intp)))
 
     def score(self, v: StateView, campaign_risk: np.ndarray | None = None) -> ScoreResult:
         cfg = self.settings
-        measures: dict[str, np.ndarray] = {}
-        scores: dict[str, np.ndarray] = {}
         groups: dict[str, np.ndarray] = {}
         # every weighted signal scored in one stacked pass (signals.base.score_many)
-        names = list(dict.fromkeys(n for g in GROUPS for n in cfg.weights.get(g, {})))
-        ms, ss = score_many([self.by_name[n] for n in names], v)
-        row = {n: i for i, n in enumerate(names)}
-        for n, i in row.items():
-            measures[n], scores[n] = ms[i], ss[i]
-        for g in GROUPS:
-            weights = cfg.weights.get(g, {})
-            if not weights:
+        ms, ss = score_many(self._weighted, v, self._min_requests)
+        measures = dict(zip(self._names, ms, strict=True))
+        scores = dict(zip(self._names, ss, strict=True))
+        for g, w, idx in self._group_plan:
+            if w is None or idx is None:
                 groups[g] = 1.0 - np.ones(len(v))
                 continue
-            w = np.array([[float(x)] for x in weights.values()])
             # noisy-OR: the product of (1 - w s) in weight order, as a running product
-            keep = np.multiply.reduce(1.0 - w * ss[[row[n] for n in weights]], axis=0)
+            keep = np.multiply.reduce(1.0 - w * ss[idx], axis=0)
             groups[g] = 1.0 - keep
         r = cfg.risk
         camp = np.zeros(len(v)) if campaign_risk is None else np.nan_to_num(campaign_risk)
@@ -76,7 +85,8 @@ class Scorer:
             + r["campaign"] * camp
         )
         risk = 1.0 / (1.0 + np.exp(-logit))
-        action = np.searchsorted(self._thr, risk, side="right").astype(np.int8)
+        # the method np.searchsorted dispatches to (same values, no wrapper)
+        action = self._thr.searchsorted(risk, side="right").astype(np.int8)
         thin = v["n"] < cfg.min_requests_enforce
         if cfg.campaign_enforce:
             thin &= camp <= 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from distillwatch.signals.base import Signal, ramp, share
+from distillwatch.signals.base import Signal, clip, ramp, share
 from distillwatch.signals.state import StateView
 
 
@@ -124,7 +124,7 @@ class TemplateReuse(Signal):
 
     def measure(self, v: StateView) -> np.ndarray:
         n = np.maximum(v["n"], 1.0)
-        return np.clip(1.0 - v.distinct("near") / n, 0.0, 1.0)
+        return clip(1.0 - v.distinct("near") / n, 0.0, 1.0)
 
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
         return ramp(m, 0.5, 0.95)

@@ -80,7 +80,7 @@ class CapabilityConcentration(Signal):
     def measure(self, v: StateView) -> np.ndarray:
         n = v["n"]
         hv = v["cap"][:, _HV_IDX].sum(axis=1)
-        return np.divide(hv, n, out=np.zeros_like(n), where=n > 0)
+        return np.divide(hv, n, out=np.zeros(n.shape, n.dtype), where=n > 0)
 
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
         return ramp(m, 0.55, 0.95)

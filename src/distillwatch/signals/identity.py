@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from distillwatch.ingest.schema import TIERS
-from distillwatch.signals.base import Signal, ramp
+from distillwatch.signals.base import Signal, clip, ramp
 from distillwatch.signals.state import MS_PER_DAY, StateView
 
 # Prior risk per tier (index = TIERS position); unknown tier -> 0.5.
@@ -99,7 +99,7 @@ class InfraRotation(Signal):
 
     def measure(self, v: StateView) -> np.ndarray:
         n = np.maximum(v["n"], 1.0)
-        return np.clip(v.distinct("prefixes") / n, 0.0, 1.0)
+        return clip(v.distinct("prefixes") / n, 0.0, 1.0)
 
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
         return ramp(m, 0.25, 0.7) * ramp(v.distinct("prefixes"), 4.0, 10.0)

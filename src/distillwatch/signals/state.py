@@ -52,6 +52,19 @@ N_CAP = len(CAPABILITIES)
 MS_PER_DAY = 86_400_000
 
 
+def _lengths(starts: np.ndarray, n: int) -> np.ndarray:
+    """``np.diff(np.append(starts, n))``: run lengths from run starts.
+
+    The same int64 values without np.diff's and np.append's Python-level
+    wrappers, a fixed cost that counted on the gateway's one-row batches (as do
+    ``a.nonzero()[0]`` for ``np.flatnonzero(a)`` and slice comparisons for
+    ``np.diff(a) != 0`` in :class:`EntityState`)."""
+    out = np.empty(len(starts), dtype=np.int64)
+    np.subtract(starts[1:], starts[:-1], out=out[:-1])
+    np.subtract(n, starts[-1:], out=out[-1:])
+    return out
+
+
 def entity_keys(feat: pl.DataFrame, level: str) -> pl.Series:
     """Entity key per row: the account, or account + end user (null when absent)."""
     if level == "account":
@@ -69,6 +82,8 @@ class StateView:
 
     cols: dict[str, np.ndarray]
     keys: list[str] = field(default_factory=list)
+    # distinct-count estimates already worked out (signals ask for some twice)
+    _distinct: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.cols[name]
@@ -77,7 +92,12 @@ class StateView:
         return len(self.cols["n"])
 
     def distinct(self, name: str) -> np.ndarray:
-        return sketch.estimate(self.cols[f"hll_{name}"])
+        """Distinct-count estimates of sketch ``name`` (computed once per view;
+        callers must not write into the array)."""
+        est = self._distinct.get(name)
+        if est is None:
+            est = self._distinct[name] = sketch.estimate(self.cols[f"hll_{name}"])
+        return est
 
     def subset(self, idx: np.ndarray) -> StateView:
         """The view's rows ``idx`` (positions in this view)."""
@@ -193,9 +213,9 @@ class EntityState:
         first = np.empty(len(rows_s), dtype=bool)
         first[:1] = True
         np.not_equal(rows_s[1:], rows_s[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
+        starts = first.nonzero()[0]
         touched = rows_s[starts]
-        counts = np.diff(np.append(starts, len(rows_s)))
+        counts = _lengths(starts, len(rows_s))
         c["n"][touched] += counts
         # the summed columns as the rows of one float64 matrix, summed per entity
         # by one reduceat (row by row the same sums as one reduceat per column)
@@ -244,15 +264,19 @@ class EntityState:
         c["last_ts"][touched] = np.maximum(c["last_ts"][touched], ts_s[ends])
         # active days and busiest day: (entity, day) groups of the sorted batch
         day = ts_s // MS_PER_DAY
-        new_group = np.concatenate(([True], (np.diff(day) != 0) | (np.diff(rows_s) != 0)))
-        g_start = np.flatnonzero(new_group)
+        new_group = np.empty(len(day), dtype=bool)
+        new_group[:1] = True
+        np.logical_or(day[1:] != day[:-1], rows_s[1:] != rows_s[:-1], out=new_group[1:])
+        g_start = new_group.nonzero()[0]
         g_rows, g_day = rows_s[g_start], day[g_start]
-        g_cnt = np.diff(np.append(g_start, len(day))).astype(np.float64)
+        g_cnt = _lengths(g_start, len(day)).astype(np.float64)
         carried = np.where(g_day == c["last_day"][g_rows], c["day_count"][g_rows], 0.0)
         g_total = g_cnt + carried
-        row_first = np.concatenate(([True], np.diff(g_rows) != 0))
-        r_start = np.flatnonzero(row_first)
-        r_end = np.append(r_start[1:], len(g_rows)) - 1
+        row_first = np.empty(len(g_rows), dtype=bool)
+        row_first[:1] = True
+        np.not_equal(g_rows[1:], g_rows[:-1], out=row_first[1:])
+        r_start = row_first.nonzero()[0]
+        r_end = r_start + _lengths(r_start, len(g_rows)) - 1
         c["max_day_count"][touched] = np.maximum(
             c["max_day_count"][touched], np.maximum.reduceat(g_total, r_start)
         )
