@@ -177,10 +177,23 @@ async def _models(request: Request) -> Response:
     did = gw.new_id()
     if account is None:
         return _error("openai", 401, "missing or unknown API key", f"{did}; action=block")
-    up = await gw.client.get(
-        gw.cfg.upstream_openai + "/v1/models", headers=_upstream_headers(gw, request, "openai")
-    )
+    try:
+        up = await gw.client.get(
+            gw.cfg.upstream_openai + "/v1/models", headers=_upstream_headers(gw, request, "openai")
+        )
+    except httpx.TransportError as e:
+        return _upstream_failed("openai", e, f"{did}; action=allow")
     return Response(up.content, up.status_code, _response_headers(up, f"{did}; action=allow"))
+
+
+def _upstream_failed(api: str, e: httpx.TransportError, decision: str) -> Response:
+    """The upstream could not be reached or did not answer in time: 504 for a
+    timeout, 502 for anything else, in the caller's API shape (the SDKs retry
+    both). Nothing of the upstream's address leaks into the message."""
+    timeout = isinstance(e, httpx.TimeoutException)
+    status = 504 if timeout else 502
+    what = "did not answer in time" if timeout else f"could not be reached ({type(e).__name__})"
+    return _error(api, status, f"upstream model API {what}; retry later", decision)
 
 
 async def _proxy(request: Request, api: str) -> Response:
@@ -269,7 +282,13 @@ async def _proxy(request: Request, api: str) -> Response:
     fwd = shapes.degrade_request(body, cfg.degrade_max_tokens) if degrade else body
     content = orjson.dumps(fwd) if degrade else body_bytes
     base = cfg.upstream_anthropic if api == "anthropic" else cfg.upstream_openai
-    up = await gw.upstream("POST", base + path, _upstream_headers(gw, request, api), content)
+    try:
+        up = await gw.upstream("POST", base + path, _upstream_headers(gw, request, api), content)
+    except httpx.TransportError as e:
+        failed = _upstream_failed(api, e, decision)
+        event["response"] = {"status": failed.status_code}
+        gw.log.append(event)
+        return failed
     if body.get("stream") is True and up.status_code == 200:
         return StreamingResponse(
             _relay(gw, up, api, degrade, event), up.status_code, _response_headers(up, decision)

@@ -25,14 +25,18 @@ OPENAI_ERROR_TYPES = {
     401: "invalid_request_error",
     403: "permission_error",
     413: "invalid_request_error",
+    502: "api_error",
     503: "api_error",
+    504: "api_error",
 }
 ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
     413: "request_too_large",
+    502: "api_error",
     503: "api_error",
+    504: "api_error",
 }
 REASONING_FIELDS = ("reasoning_content", "reasoning", "reasoning_details")
 THINKING_BLOCKS = frozenset(("thinking", "redacted_thinking"))
