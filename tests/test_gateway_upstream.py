@@ -145,6 +145,16 @@ def test_garbage_response_is_a_protocol_error() -> None:
         run(go())
 
 
+def test_server_hanging_up_without_an_answer_is_a_protocol_error() -> None:
+    async def go() -> None:
+        srv, port = await _raw_server(b"")  # reads the request, closes without a byte
+        async with srv, httpx.AsyncClient(transport=UpstreamTransport()) as c:
+            await c.get(f"http://127.0.0.1:{port}/x")
+
+    with pytest.raises(httpx.RemoteProtocolError):  # the gateway answers 502, not 504
+        run(go())
+
+
 def test_connect_error_and_read_timeout() -> None:
     async def refused() -> None:
         async with httpx.AsyncClient(transport=UpstreamTransport()) as c:
