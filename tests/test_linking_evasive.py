@@ -14,6 +14,7 @@ from distillwatch.linking.linker import supported_members, two_stage_communities
 from distillwatch.linking.profile import CampaignProfiles
 from distillwatch.scoring.config import Settings
 from distillwatch.signals.state import EntityState
+from test_linking_attach import evidence
 
 CT = KIND_CODE["client+template"]
 PT = KIND_CODE["prefix+template"]
@@ -107,17 +108,6 @@ def test_profile_ratio_separates_farm_like_from_background_traffic() -> None:
     assert 0.0 < bonus[0] <= 0.5 and bonus[1] == 0.0 and bonus[2] == 0.0
     # an unknown campaign gives nothing
     assert prof.llr(v, np.array([-1, 1, 5])).tolist() == [0.0, 0.0, 0.0]
-
-
-def evidence(rows: list[tuple[int, int, int]]) -> dict[str, np.ndarray]:
-    node, key, kind = (np.array(c) for c in zip(*rows, strict=True))
-    return {
-        "key": key.astype(np.uint64),
-        "kind": kind.astype(np.int8),
-        "node": node.astype(np.int32),
-        "a": key.astype(np.uint64),
-        "b": np.ones(len(key), np.uint64),
-    }
 
 
 def test_profile_corroborates_one_key_and_never_replaces_keys() -> None:

@@ -46,6 +46,14 @@ def _lookup(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return pos, keys_s[pos] == key
 
 
+def on_keys(ev: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows (``key``, ``node``) of evidence arrays whose key is in the sorted array ``keys``."""
+    if len(keys) == 0:
+        return {"key": ev["key"][:0], "node": ev["node"][:0]}
+    _, hit = _lookup(keys, ev["key"])
+    return {"key": ev["key"][hit], "node": ev["node"][hit]}
+
+
 def campaign_share_weights(kind: np.ndarray, df: np.ndarray, held: np.ndarray) -> np.ndarray:
     """Weight of keys for joining a campaign: kind weight x ``held / (df + 1)``.
 

@@ -65,7 +65,7 @@ import numpy as np
 import polars as pl
 
 from distillwatch.linking.aggregate import aggregate_state
-from distillwatch.linking.attach import CampaignAttacher
+from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.evidence import (
     END_USER_KINDS,
     KIND_CODE,
@@ -162,15 +162,6 @@ def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
     score = pl.col("n").cast(pl.Float64) + (pl.col("key") % 1_000_003).cast(pl.Float64) / 2e6
     rank = score.rank("ordinal", descending=True).over(["node", "kind"])
     return members.filter(rank <= k)
-
-
-def _on_keys(ev: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows of evidence arrays whose key is in the sorted array ``keys``."""
-    if len(keys) == 0:
-        return {"key": ev["key"][:0], "node": ev["node"][:0]}
-    pos = np.minimum(np.searchsorted(keys, ev["key"]), len(keys) - 1)
-    hit = keys[pos] == ev["key"]
-    return {"key": ev["key"][hit], "node": ev["node"][hit]}
 
 
 def free_edges(edges: pl.DataFrame, placed: np.ndarray, need: float) -> pl.DataFrame:
@@ -655,7 +646,7 @@ class CampaignLinker:
                     self._freq,
                     joined,
                 )
-                fresh = [_on_keys(f, changed) for f in known]
+                fresh = [on_keys(f, changed) for f in known]
             joined = self._attach(fresh)
             if len(joined) == 0:
                 return
