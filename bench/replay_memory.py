@@ -110,7 +110,9 @@ def main() -> None:
         replay.step(window, end_ms)
     current[0] = "hindsight"
     with tempfile.TemporaryDirectory() as tmp:
-        finish(replay, link, args.out or Path(tmp), DetectSummary())
+        out = args.out or Path(tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        finish(replay, link, out, DetectSummary())
     time.sleep(0.1)
     print(f"{feat.height:,} feature rows, replay + hindsight {time.perf_counter() - t0:.1f} s")
     for step, gib in sorted(peak.items(), key=lambda kv: -kv[1]):
