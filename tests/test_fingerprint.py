@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 from datasketch import MinHash
 
 from distillwatch.features.fingerprint import (
     band_keys,
     jaccard_estimate,
     minhash_signatures,
+    permutations,
     shingle_hashes,
 )
 from distillwatch.features.text import template_frame
@@ -27,6 +29,16 @@ def test_slots_are_normalised() -> None:
     assert tf["template"][0] == tf["template"][1]
     assert "<q>" in tf["template"][0]
     assert tf["template"][2] != tf["template"][0]
+
+
+@pytest.mark.parametrize(("num_perm", "seed"), [(16, 1), (128, 1), (16, 7), (64, 12345)])
+def test_permutations_are_datasketchs(num_perm: int, seed: int) -> None:
+    a, b = MinHash(
+        num_perm=num_perm, seed=seed, hashfunc=lambda x: x, scheme="affine64"
+    ).permutations
+    ours = permutations(num_perm, seed)
+    np.testing.assert_array_equal(ours[0], np.asarray(a, dtype=np.uint64))
+    np.testing.assert_array_equal(ours[1], np.asarray(b, dtype=np.uint64))
 
 
 def test_signatures_match_datasketch() -> None:

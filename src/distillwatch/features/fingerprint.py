@@ -22,7 +22,6 @@ from functools import lru_cache
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from datasketch import MinHash
 
 NUM_PERM = 16
 NUM_BANDS = 4
@@ -57,10 +56,17 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=4)
 def permutations(num_perm: int = NUM_PERM, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine64 permutation parameters (a, b)."""
-    m = MinHash(num_perm=num_perm, seed=seed, hashfunc=lambda x: x, scheme="affine64")
-    a, b = m.permutations
-    return np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)
+    """datasketch's affine64 permutation parameters (a, b).
+
+    Drawn exactly as ``datasketch.MinHash(num_perm, seed, scheme="affine64")``
+    draws them (tests/test_fingerprint.py compares the two), without importing
+    datasketch at run time: its package import pulls in SciPy's integrate and
+    redis (~0.5 s of CPU in every feature worker the batch engine spawns).
+    """
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 63, num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = gen.randint(0, 1 << 64, num_perm, dtype=np.uint64)
+    return a, b
 
 
 # seed of the token hashes shingles are built from
