@@ -5,11 +5,14 @@ reseller. Each principal is matched to its own verdict line, falling back to
 its account's line when no end-user line was written. Definitions (the same
 for our detector and every baseline):
 
-- attack recall: attack principals at ``review`` or above;
+- attack recall: attack principals at ``review`` or above, among those that
+  sent at least one request (a labelled attack account that never sent one is
+  *dormant*: no traffic detector can see it and it harvested nothing; the
+  count is reported beside the recall, never silently dropped);
 - benign enforced: benign principals at ``challenge`` or above (overall and
   per legitimate archetype);
 - review load: principals at ``review`` or above, i.e. what analysts see;
-- campaign detected: at least half its principals at ``review`` or above;
+- campaign detected: at least half its active principals at ``review`` or above;
 - leakage: share of a campaign's attack requests served before their
   principal was first enforced (never enforced: all served);
 - time to detect: first review time minus the principal's first request.
@@ -38,6 +41,7 @@ class Metrics:
     campaigns_detected: int = 0
     attack_principals: int = 0
     attack_recall: float = 0.0
+    dormant_attack_principals: int = 0
     benign_principals: int = 0
     benign_enforced: int = 0
     benign_enforced_rate: float = 0.0
@@ -111,7 +115,9 @@ def evaluate(
     ben = m.filter(~pl.col("is_attack"))
     out = Metrics(name=name)
     out.attack_principals = atk.height
-    out.attack_recall = _mean(atk["rank"] >= 1) if atk.height else 1.0
+    active = atk.filter(_active(atk, requests))
+    out.dormant_attack_principals = atk.height - active.height
+    out.attack_recall = _mean(active["rank"] >= 1) if active.height else 1.0
     out.benign_principals = ben.height
     enforced = ben.filter(pl.col("rank") >= 2)
     out.benign_enforced = enforced.height
@@ -120,12 +126,28 @@ def evaluate(
         sorted(enforced.group_by("archetype").len().iter_rows())  # type: ignore[arg-type]
     )
     out.review_load = int((m["rank"] >= 1).sum())
-    camp = atk.group_by("campaign_id").agg((pl.col("rank") >= 1).mean().alias("r"))
+    camp = active.group_by("campaign_id").agg((pl.col("rank") >= 1).mean().alias("r"))
     out.campaigns = camp.height
     out.campaigns_detected = int((camp["r"] >= 0.5).sum())
     if requests.height:
         out.leakage, out.median_ttd_hours = _leakage(atk, requests)
     return out
+
+
+def _active(atk: pl.DataFrame, requests: pl.DataFrame) -> pl.Series:
+    """Per attack principal: did it send any attack request? (An end user by its
+    own requests; an account-level principal by any request of its account.)"""
+    if requests.height == 0:  # no request table: every principal counts
+        return pl.Series([True] * atk.height, dtype=pl.Boolean)
+    eu = requests.filter(pl.col("end_user_id").is_not_null()).select(
+        pl.struct(["account_id", "end_user_id"]).unique()
+    )
+    own = pl.struct(["account_id", "end_user_id"]).is_in(eu.to_series().implode())
+    acct = pl.col("account_id").is_in(requests["account_id"].unique().implode())
+    flags = atk.select(
+        pl.when(pl.col("end_user_id").is_not_null()).then(own).otherwise(acct).fill_null(False)
+    ).to_series()
+    return flags
 
 
 def _leakage(atk: pl.DataFrame, requests: pl.DataFrame) -> tuple[float, float | None]:

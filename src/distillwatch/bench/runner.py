@@ -103,7 +103,8 @@ def scorecard_table(rows: list[Metrics], title: str) -> Table:
         table.add_row(
             m.name,
             f"{m.campaigns_detected}/{m.campaigns}",
-            f"{m.attack_recall:.1%}",
+            f"{m.attack_recall:.1%}"
+            + (f" ({m.dormant_attack_principals} dormant)" if m.dormant_attack_principals else ""),
             f"{m.benign_enforced} ({m.benign_enforced_rate:.2%})",
             str(m.review_load),
             f"{m.leakage:.1%}",
@@ -168,12 +169,17 @@ def markdown(results: list[dict[str, Any]]) -> str:
         ttd = "-" if r["median_ttd_hours"] is None else f"{r['median_ttd_hours']:.1f}"
         lines.append(
             f"| {r['split']} | {r['scenario']} | {r['seed']} | {r['events']:,} | {r['name']} "
-            f"| {r['campaigns_detected']}/{r['campaigns']} | {r['attack_recall']:.1%} "
+            f"| {r['campaigns_detected']}/{r['campaigns']} | {r['attack_recall']:.1%}{_dormant(r)} "
             f"| {r['benign_enforced']} ({r['benign_enforced_rate']:.2%}) "
             f"| {r['benign_enforced_by_archetype'] or '-'} | {r['review_load']} "
             f"| {r['leakage']:.1%} | {ttd} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _dormant(r: dict[str, Any]) -> str:
+    n = r.get("dormant_attack_principals", 0)
+    return f" ({n} dormant)" if n else ""
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
