@@ -56,6 +56,9 @@ class Settings:
     # campaign-linking settings, parsed and checked (see _linking: durations as
     # int ms, counts as int); the linker turns them into its LinkParams
     linking: dict[str, float] = field(default_factory=dict)
+    # trusted customers: capped at review on their own traffic (scoring.risk)
+    trusted_tiers: tuple[str, ...] = ()
+    trusted_min_age_ms: int = 0
 
     @classmethod
     def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
@@ -109,7 +112,22 @@ class Settings:
             min_end_users=int(raw.get("subaccounts", {}).get("min_end_users", 20)),
             source=source,
             linking=_linking(raw.get("linking") or {}, source),
+            trusted_tiers=_tiers(acts.get("trusted_tiers") or [], source),
+            trusted_min_age_ms=parse_duration(acts.get("trusted_min_age", 0)),
         )
+
+
+def _tiers(raw: Any, source: str) -> tuple[str, ...]:
+    from distillwatch.ingest.schema import TIERS
+
+    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+        raise ConfigError(f"{source}: actions.trusted_tiers: must be a list of tier names")
+    bad = [t for t in raw if t not in TIERS]
+    if bad:
+        raise ConfigError(
+            f"{source}: actions.trusted_tiers: unknown tier {bad[0]!r} (one of {', '.join(TIERS)})"
+        )
+    return tuple(raw)
 
 
 # linking.<key>: kind of value (durations become milliseconds)

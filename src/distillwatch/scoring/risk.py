@@ -34,6 +34,9 @@ class ScoreResult:
     measures: dict[str, np.ndarray]
     scores: dict[str, np.ndarray]
     n: np.ndarray
+    # entities held at review by the trusted-customer rule although their risk
+    # asked for more (None: no entity was)
+    held: np.ndarray | None = None
 
 
 class Scorer:
@@ -44,6 +47,9 @@ class Scorer:
         self.signals: list[Signal] = [cls() for cls in ALL_SIGNALS]
         self.by_name = {s.name: s for s in self.signals}
         self._thr = np.array([settings.thresholds[a] for a in ACTIONS[1:]])
+        from distillwatch.ingest.schema import TIERS
+
+        self._trusted = np.array([float(TIERS.index(t)) for t in settings.trusted_tiers])
         # what score() needs from the settings, worked out once (the gateway
         # scores one account per call: these were a fixed cost of every call)
         names = list(dict.fromkeys(n for g in GROUPS for n in settings.weights.get(g, {})))
@@ -90,8 +96,27 @@ class Scorer:
         thin = v["n"] < cfg.min_requests_enforce
         if cfg.campaign_enforce:
             thin &= camp <= 0
+        held = None
+        if len(self._trusted) and (action >= 2).any():
+            held = self._trusted_held(v, camp) & (action >= 2) & ~thin
+            thin |= held
         action = np.where(thin, np.minimum(action, 1), action).astype(np.int8)
-        return ScoreResult(risk, action, groups, measures, scores, v["n"])
+        return ScoreResult(risk, action, groups, measures, scores, v["n"], held)
+
+    def _trusted_held(self, v: StateView, camp: np.ndarray) -> np.ndarray:
+        """Trusted customers outside any malicious campaign (the ``trusted_tiers`` rule).
+
+        Catches: wrong enforcement of verified enterprise / research customers
+        whose legitimate workload asks what harvesters ask (LLM-as-judge
+        grading, step-by-step tutoring). Misses, on purpose: a trusted account
+        harvesting alone is only reviewed; one inside a campaign is enforced.
+        """
+        cfg = self.settings
+        trusted = np.isin(v["tier"], self._trusted) & (v["verified"] == 1.0)
+        age = v["last_ts"] - v["created_ms"]  # NaN (unknown sign-up) counts as old enough
+        with np.errstate(invalid="ignore"):
+            trusted &= ~(age < cfg.trusted_min_age_ms)
+        return trusted & (camp <= 0)
 
     def reasons(self, res: ScoreResult, i: int) -> list[dict[str, Any]]:
         """Top contributing signals of entity ``i``, as contract reasons."""
@@ -104,6 +129,16 @@ class Scorer:
                     contrib.append((w * s * cfg.risk[g], name))
         contrib.sort(reverse=True)
         out: list[dict[str, Any]] = []
+        if res.held is not None and res.held[i]:
+            out.append(
+                {
+                    "signal": "trusted_customer",
+                    "value": round(float(res.risk[i]), 4),
+                    "detail": "verified account on a trusted tier, outside any malicious"
+                    " campaign: held at review for an analyst (its own risk"
+                    f" {float(res.risk[i]):.2f} would enforce)",
+                }
+            )
         for _, name in contrib[: int(cfg.risk.get("reasons", 4))]:
             value = float(res.measures[name][i])
             out.append(

@@ -1,0 +1,171 @@
+"""Trusted customers are held at review on their own traffic, not enforced.
+
+Hand-written workloads that ask what harvesters ask: an LLM-as-judge eval
+pipeline (grading responses against a rubric) and a tutoring product whose
+system prompt says "think step by step". On a verified enterprise or research
+account they go to an analyst (review, with a ``trusted_customer`` reason);
+the same traffic on an unverified free account is enforced, and a trusted
+account that shares a payment fingerprint with a harvesting farm is enforced
+with the farm.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+
+from distillwatch.engine.detect import detect
+from distillwatch.scoring.config import ConfigError, Settings
+
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+SAMPLE = Path(__file__).resolve().parents[1] / "src/distillwatch/sim/data/sample_prompts.jsonl.gz"
+TUTOR = (
+    "You are a patient math tutor for high-school students. Think step by step and"
+    " explain your reasoning clearly before giving the final answer."
+)
+JUDGE = (
+    "You are an impartial judge. Evaluate the response below against the rubric:"
+    " correctness (1-5), helpfulness (1-5), clarity (1-5). Give a score for each"
+    " criterion and a one-line justification.\n\nQuestion: {q}\n\nResponse: {r}"
+)
+ORCA = "You are an AI assistant. Think step-by-step and justify your steps. Write out your full reasoning."
+
+
+def _prompts(source: str) -> list[str]:
+    with gzip.open(SAMPLE, "rt") as fh:
+        return [r["prompt"] for r in map(json.loads, fh) if r["source"] == source]
+
+
+def _event(
+    i: int, acct: str, ts: float, messages: list[dict[str, str]], ip: str, **kw: Any
+) -> bytes:
+    return orjson.dumps(
+        {
+            "id": f"{acct}-{i}",
+            "ts": float(ts),
+            "account_id": acct,
+            "ip": ip,
+            "user_agent": "python-httpx/0.27",
+            "request": {"messages": messages, "params": kw.get("params", {"max_tokens": 1024})},
+            "response": {"status": 200, "text": "ok", "finish_reason": kw.get("finish", "stop")},
+            "usage": {"input_tokens": 400, "output_tokens": kw.get("out", 300)},
+        }
+    )
+
+
+def _workloads(acct: str, ip: str, n: int, rng: np.random.Generator) -> list[bytes]:
+    """``acct``_judge and ``acct``_tutor principals: n requests each over a day."""
+    gsm, chat = _prompts("gsm8k"), _prompts("awesome_chatgpt_prompts")
+    out = []
+    for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, n))):
+        body = JUDGE.format(q=gsm[i % len(gsm)], r=chat[(7 * i) % len(chat)][:300])
+        msgs = [{"role": "user", "content": body}]
+        params = {"temperature": 0, "max_tokens": 256}
+        out.append(_event(i, f"{acct}_judge", t, msgs, ip, params=params, out=60))
+    for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, n))):
+        msgs = [
+            {"role": "system", "content": TUTOR},
+            {"role": "user", "content": gsm[i % len(gsm)]},
+        ]
+        out.append(_event(i, f"{acct}_tutor", t, msgs, ip, out=int(rng.integers(150, 600))))
+    return out
+
+
+def _account(aid: str, tier: str, verified: bool, pay: str, days_old: int) -> dict[str, Any]:
+    return {
+        "account_id": aid,
+        "created_at": T0 - days_old * 86_400 - hash(aid) % 5000,
+        "tier": tier,
+        "verified": verified,
+        "payment_fingerprint": pay,
+        "email_domain": f"{aid}.example.com",
+    }
+
+
+@pytest.fixture(scope="module")
+def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    rng = np.random.default_rng(5)
+    d = tmp_path_factory.mktemp("trusted")
+    lines = _workloads("ent", "198.51.100.7", 600, rng)
+    lines += _workloads("free", "203.0.113.9", 600, rng)
+    accounts = [
+        _account("ent_judge", "enterprise", True, "pm_e1", 400),
+        _account("ent_tutor", "research_program", True, "pm_e2", 200),
+        _account("free_judge", "free", False, "pm_f1", 90),
+        _account("free_tutor", "free", False, "pm_f2", 60),
+    ]
+    # a harvesting farm paying with the same card as one trusted account
+    pool = _prompts("gsm8k") + _prompts("mbpp") + _prompts("awesome_chatgpt_prompts")
+    for k in range(4):
+        aid = f"farm_{k}"
+        accounts.append(_account(aid, "startup_program", False, "pm_farm", 20 + k))
+        for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, 300))):
+            msgs = [
+                {"role": "system", "content": ORCA},
+                {"role": "user", "content": pool[(i * 3 + k) % len(pool)]},
+            ]
+            params = {"max_tokens": 8000}
+            lines.append(
+                _event(i, aid, t, msgs, f"192.0.2.{k}", params=params, out=8000, finish="length")
+            )
+    accounts.append(_account("ent_stolen", "enterprise", True, "pm_farm", 300))
+    for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, 300))):
+        msgs = [
+            {"role": "system", "content": ORCA},
+            {"role": "user", "content": pool[i % len(pool)]},
+        ]
+        lines.append(
+            _event(
+                i,
+                "ent_stolen",
+                t,
+                msgs,
+                "192.0.2.99",
+                params={"max_tokens": 8000},
+                out=8000,
+                finish="length",
+            )
+        )
+    (d / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (d / "accounts.jsonl").write_bytes(b"\n".join(orjson.dumps(a) for a in accounts) + b"\n")
+    detect(d / "events.jsonl", d / "out", d / "accounts.jsonl")
+    recs = [orjson.loads(x) for x in (d / "out" / "accounts.jsonl").read_bytes().splitlines()]
+    return {r["account_id"]: r for r in recs if r["end_user_id"] is None}
+
+
+@pytest.mark.parametrize("account", ["ent_judge", "ent_tutor"])
+def test_trusted_customers_are_held_at_review(
+    verdicts: dict[str, dict[str, Any]], account: str
+) -> None:
+    rec = verdicts[account]
+    assert rec["action"] == "review", rec
+    assert rec["first_enforce_ts"] is None
+    held = [r for r in rec["reasons"] if r["signal"] == "trusted_customer"]
+    assert held and held[0]["value"] >= 0.75  # its own risk would have enforced
+
+
+@pytest.mark.parametrize("account", ["free_judge", "free_tutor"])
+def test_the_same_traffic_untrusted_is_enforced(
+    verdicts: dict[str, dict[str, Any]], account: str
+) -> None:
+    rec = verdicts[account]
+    assert rec["action"] in ("challenge", "degrade", "block"), rec
+    assert all(r["signal"] != "trusted_customer" for r in rec["reasons"])
+
+
+def test_a_trusted_account_inside_a_farm_is_enforced(verdicts: dict[str, dict[str, Any]]) -> None:
+    rec = verdicts["ent_stolen"]
+    assert rec["campaign_id"] is not None, rec
+    assert rec["action"] in ("challenge", "degrade", "block"), rec
+
+
+def test_trusted_tiers_are_validated() -> None:
+    with pytest.raises(ConfigError, match="trusted_tiers: unknown tier 'gold'"):
+        Settings.load(actions={"trusted_tiers": ["gold"]})
+    assert Settings.load(actions={"trusted_tiers": []}).trusted_tiers == ()
