@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 
 from distillwatch.linking import CampaignLinker
-from distillwatch.linking.attach import CampaignAttacher, campaign_share_weights
+from distillwatch.linking.attach import CampaignAttacher, _lookup, campaign_share_weights
 from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
 from distillwatch.linking.graph import key_frequencies, key_weights
 from distillwatch.scoring.config import Settings
@@ -181,3 +181,19 @@ def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
     assert old.index is not None
     _, i_old, i_new = np.intersect1d(old.index[0], full.index[0], return_indices=True)
     assert (old.index[1][i_old] != full.index[1][i_new]).any()
+
+
+def test_bitmap_prefiltered_lookup_equals_binary_search() -> None:
+    rng = np.random.default_rng(3)
+    for n_index, n_keys in ((10, 70_000), (50_000, 200_000), (1, 1 << 16), (3_000, 100)):
+        pool = rng.integers(0, 2**64 - 1, n_index * 3, dtype=np.uint64)
+        keys_s = np.unique(rng.choice(pool, n_index))
+        # hits, misses, and misses that share the index keys' low bits
+        near = keys_s[rng.integers(0, len(keys_s), n_keys // 3)] ^ np.uint64(1 << 40)
+        key = np.concatenate([rng.choice(pool, n_keys - len(near)), near])
+        pos, hit = _lookup(keys_s, key)
+        ref_pos = np.minimum(np.searchsorted(keys_s, key), len(keys_s) - 1)
+        ref_hit = keys_s[ref_pos] == key
+        np.testing.assert_array_equal(hit, ref_hit)
+        np.testing.assert_array_equal(pos[hit], ref_pos[ref_hit])
+        assert hit.any() and not hit.all()
