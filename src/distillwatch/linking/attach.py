@@ -51,7 +51,7 @@ def _lookup(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray
     """Position of each key in the sorted index and whether it is there
     (the position is meaningful only where it is)."""
     if len(key) >= _PREFILTER_MIN and 0 < len(keys_s) < len(key):
-        bits = min(max(int(len(keys_s)).bit_length() + 4, 16), 24)
+        bits = min(max(len(keys_s).bit_length() + 4, 16), 24)
         mask = np.uint64((1 << bits) - 1)
         table = np.zeros(1 << bits, dtype=bool)
         table[(keys_s & mask).astype(np.intp)] = True
