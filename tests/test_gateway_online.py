@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,3 +163,32 @@ def test_litellm_generic_guardrail_api(tmp_path: Path, upstream: str) -> None:
         floor = Settings.load().min_requests_enforce
         assert seen[-1] in ("GUARDRAIL_INTERVENED", "BLOCKED") and len(seen) >= floor, seen
         assert call(litellm_payload("org_ok", "bad", "response")).json()["action"] == "NONE"
+
+
+def test_a_trusted_customer_hold_from_the_last_run_holds_online(
+    tmp_path: Path, upstream: str
+) -> None:
+    # the last detect run held acct_a at review as a trusted customer
+    held = {"signal": "trusted_customer", "value": 0.86, "detail": "held at review"}
+    write_verdicts(
+        tmp_path / "accounts.jsonl",
+        [{"account_id": "acct_a", "action": "review", "reasons": [held]}],
+    )
+    with ServerThread(create_app(config(tmp_path, upstream), clf=classifier())) as gw:
+        c = openai.OpenAI(base_url=gw.url + "/v1", api_key="sk-a", max_retries=0)
+        actions = [
+            harvest_call(c, i).headers["x-distillwatch-decision"].rsplit("=", 1)[1]
+            for i in range(60)
+        ]
+        assert set(actions) == {"review"}, actions  # the verdict floor, never past it
+        # the same traffic from an account without the hold is enforced
+        write_verdicts(tmp_path / "accounts.jsonl", [{"account_id": "acct_a", "action": "review"}])
+        time.sleep(0.6)  # VerdictStore re-checks the file every 0.5 s
+        later = []
+        for i in range(60, 120):
+            try:
+                later.append(harvest_call(c, i).headers["x-distillwatch-decision"])
+            except openai.PermissionDeniedError as e:  # challenge or block
+                later.append(e.response.headers["x-distillwatch-decision"])
+                break
+        assert not later[-1].endswith(("allow", "review")), later

@@ -19,6 +19,9 @@ import orjson
 from distillwatch.scoring.config import ACTIONS
 
 ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}
+REVIEW = ACTION_INDEX["review"]
+# the reason a detect run gives an account its trusted-customer hold (scoring.risk)
+TRUSTED_REASON = "trusted_customer"
 
 
 class VerdictStore:
@@ -30,6 +33,7 @@ class VerdictStore:
         self.accounts: dict[str, int] = {}
         self.end_users: dict[tuple[str, str], int] = {}
         self.campaigns: dict[str, str] = {}
+        self.trusted: frozenset[str] = frozenset()
         self._stamp: tuple[int, int] | None = None
         self._next_check = 0.0
         self.reloads = 0
@@ -59,6 +63,7 @@ class VerdictStore:
         accounts: dict[str, int] = {}
         end_users: dict[tuple[str, str], int] = {}
         campaigns: dict[str, str] = {}
+        trusted: set[str] = set()
         for line in data.splitlines():
             if not line.strip():
                 continue
@@ -70,9 +75,25 @@ class VerdictStore:
                 accounts[acc] = act
                 if obj.get("campaign_id"):
                     campaigns[acc] = str(obj["campaign_id"])
+                if any(r.get("signal") == TRUSTED_REASON for r in obj.get("reasons") or ()):
+                    trusted.add(acc)
             else:
                 end_users[(acc, str(eu))] = act
         self.accounts, self.end_users, self.campaigns = accounts, end_users, campaigns
+        self.trusted = frozenset(trusted)
+
+    def decide(self, account_id: str, end_user_id: str | None, online: int) -> int:
+        """The action to apply: the stricter of the published action and the online one.
+
+        An account the last run held at review as a trusted customer (verified,
+        trusted tier, outside any malicious campaign) keeps that hold online:
+        the gateway does not know tiers, so its online score alone never takes
+        such an account past review; the published action (campaign evidence)
+        still does.
+        """
+        if account_id in self.trusted:
+            online = min(online, REVIEW)
+        return max(self.action(account_id, end_user_id), online)
 
     def action(self, account_id: str, end_user_id: str | None = None) -> int:
         """Stricter of the account's and the end user's published action (0 if none)."""
