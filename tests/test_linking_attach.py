@@ -8,7 +8,7 @@ import polars as pl
 from distillwatch.linking import CampaignLinker
 from distillwatch.linking.attach import CampaignAttacher, campaign_share_weights
 from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
-from distillwatch.linking.graph import key_frequencies, key_weights
+from distillwatch.linking.graph import GraphParams, build_edges, key_frequencies, key_weights
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer
 from distillwatch.signals.state import EntityState
@@ -181,3 +181,32 @@ def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
     assert old.index is not None
     _, i_old, i_new = np.intersect1d(old.index[0], full.index[0], return_indices=True)
     assert (old.index[1][i_old] != full.index[1][i_new]).any()
+
+
+SP = KIND_CODE["system+params"]
+
+
+def test_tooling_keys_join_a_campaign_that_holds_them_but_never_link_pairs() -> None:
+    # campaign 0 (nodes 0-9): its own system prompt x parameter configurations 7 and 8,
+    # used by nobody else; configuration 9 is an SDK default that thirty other accounts
+    # (nodes 20-49) send too
+    rows = held(range(10), 7, SP) + held(range(10), 8, SP) + held(range(10), 9, SP)
+    rows += held(range(20, 50), 9, SP)
+    members = compact([evidence(rows)])
+    # tooling keys make no graph edges, however many accounts share them
+    assert build_edges(members, GraphParams(min_weight=0.0)).height == 0
+    camp = np.full(60, -1, np.int64)
+    camp[:10] = 0
+    att = CampaignAttacher(min_weight=1.0)
+    att.build_index(members, camp, np.array([True]), np.zeros(60, bool), key_frequencies(members))
+
+    def joins(rows: list[tuple[int, int, int]]) -> list[int]:
+        return sorted(att.attach([evidence(rows)], camp)[0].tolist())
+
+    # one exclusive configuration stays below min_weight; the pipeline's two join
+    assert joins([(50, 7, SP)]) == []
+    assert joins([(51, 7, SP), (51, 8, SP)]) == [51]
+    # the shared default weighs its campaign share (10 of 41 holders), not a pair weight
+    assert joins([(52, 7, SP), (52, 9, SP)]) == []
+    # a benign look-alike with the default configuration only never joins
+    assert joins([(53, 9, SP)]) == []

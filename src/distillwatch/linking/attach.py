@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.evidence import BASE_WEIGHT
+from distillwatch.linking.evidence import ATTACH_ONLY_CODES, BASE_WEIGHT
 from distillwatch.linking.graph import key_weights
 
 KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray]  # sorted keys, campaign, weight
@@ -222,5 +222,8 @@ def _entries(
         hold = pl.concat([hold, best])
     idx = hold.join(freq, on="key", how="inner").sort("key")
     kind, df = idx["kind"].to_numpy(), idx["df"].to_numpy()
-    w = np.maximum(key_weights(kind, df), campaign_share_weights(kind, df, idx["c"].to_numpy()))
+    share = campaign_share_weights(kind, df, idx["c"].to_numpy())
+    # join-only (tooling) keys say nothing about a pair of accounts: campaign share only
+    pair = np.where(np.isin(kind, ATTACH_ONLY_CODES), 0.0, key_weights(kind, df))
+    w = np.maximum(pair, share)
     return idx["key"].to_numpy(), idx["camp"].to_numpy(), w

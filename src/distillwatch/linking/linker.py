@@ -398,6 +398,7 @@ class CampaignLinker:
             self.facts.labels.setdefault(k, a)
         eu_facts = {"reseller": reseller, "template": facts["template"][has]}
         eu_facts["sync"] = facts["sync"][has]
+        eu_facts["tooling"] = facts["tooling"][has]
         self._add(evidence_arrays(eu_facts, nodes, END_USER_KINDS))
 
     # ---- refresh ----------------------------------------------------------------
