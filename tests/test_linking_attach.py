@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 
@@ -210,3 +212,17 @@ def test_tooling_keys_join_a_campaign_that_holds_them_but_never_link_pairs() -> 
     assert joins([(52, 7, SP), (52, 9, SP)]) == []
     # a benign look-alike with the default configuration only never joins
     assert joins([(53, 9, SP)]) == []
+
+
+def test_hindsight_puts_back_members_the_final_partition_leaves_out() -> None:
+    # a5 holds two of campaign 0's keys (it had joined by attachment) but the final
+    # rebuild left it unplaced; a6 holds one key only
+    rows = held(range(5), 1, CT) + held(range(5), 2, PT) + held([5], 1, CT) + held([5], 2, PT)
+    rows += held([6], 1, CT)
+    lk = linker_with(rows, 7, rounds=0)  # as the final rebuild left it: a5 unplaced
+    assert lk.campaign_of("a5") is None
+    lk.p = replace(lk.p, catch_up_rounds=4)
+    lk._rejoin()
+    assert lk.campaign_of("a5") == "c0" and lk.campaign_of("a6") is None
+    assert lk.campaign_risk(pl.Series(["a5", "a6"])).tolist() == [0.9, 0.0]
+    assert lk._attacher.index is None  # nothing attaches after the final pass

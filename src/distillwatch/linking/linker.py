@@ -576,7 +576,7 @@ class CampaignLinker:
             self.node_ids[i]: float(r) for i, r in zip(bad.tolist(), risk.tolist(), strict=True)
         }
         if self._final:
-            self._attacher.clear()  # hindsight: nothing left to attach
+            self._rejoin()
         elif rebuilt or not np.array_equal(self.malicious, was_malicious):
             self._build_index()
             self._catch_up()
@@ -604,6 +604,16 @@ class CampaignLinker:
         bad = self.malicious[camp]
         self._held_risk[nodes[bad]] = risk[camp[bad]]
         self._held_at[nodes[bad]] = self.camp_confirmed[camp[bad]]
+
+    def _rejoin(self) -> None:
+        """Hindsight: the final partition leaves out accounts that joined a
+        campaign by attachment but share too little with any one member to be
+        placed by the graph (their final action would fall back to their own
+        signals); the same join rule, on all their evidence, puts them back.
+        Nothing is attached after this (the attacher is cleared)."""
+        self._build_index()
+        self._catch_up()
+        self._attacher.clear()
 
     def _build_index(self) -> None:
         n = len(self.node_ids)
