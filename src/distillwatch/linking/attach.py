@@ -73,6 +73,15 @@ class CampaignAttacher:
         self.index: KeyIndex | None = None
         self._hits = pl.DataFrame(schema={"node": pl.Int64, "key": pl.UInt64})
 
+    def pending_hits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(node, campaign) of the remembered hits of unlinked nodes (one row per
+        hit key; the campaign that holds the key in the index)."""
+        if self.index is None or self._hits.height == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        keys_s, camp_s, _ = self.index
+        pos, ok = _lookup(keys_s, self._hits["key"].to_numpy())
+        return self._hits["node"].to_numpy()[ok], camp_s[pos[ok]]
+
     def clear(self) -> None:
         """No attachment (nothing malicious, or the final pass)."""
         self.index = None
