@@ -558,7 +558,8 @@ class CampaignLinker:
     def _cohort_due(self, now_ms: int) -> bool:
         """A rebuild is due when the evidence since the last one holds an
         activation cohort of accounts first seen within two cohort windows that
-        are in no malicious campaign (checked at most every ``rebuild_every``)."""
+        are in no malicious campaign, at least one of them in no campaign at all
+        (checked at most every ``rebuild_every``)."""
         if self.p.cohort.window_ms <= 0 or not (self._raw or self._pending):
             return False
         if now_ms - self._last_cohort_check < self.p.rebuild_every_ms:
@@ -588,7 +589,8 @@ class CampaignLinker:
             return False
         recent = pl.DataFrame({c: np.concatenate([r[c] for r in rows]) for c in rows[0]})
         coh = activation_cohorts(recent, self._freq, self._first_ms[:n], cand, self.p.cohort)
-        return bool((coh >= 0).any())
+        # only new information: a cohort with an account no campaign holds yet
+        return bool(((coh >= 0) & (camp < 0)).any())
 
     def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
         """State row of each node (-1 while it has no state yet), cached.
