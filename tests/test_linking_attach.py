@@ -190,13 +190,14 @@ SP = KIND_CODE["system+params"]
 
 def test_tooling_keys_join_a_campaign_that_holds_them_but_never_link_pairs() -> None:
     # campaign 0 (nodes 0-9): its own system prompt x parameter configurations 7 and 8,
-    # used by nobody else; configuration 9 is an SDK default that thirty other accounts
-    # (nodes 20-49) send too
+    # used by nobody else, and a template 5 it sends with its client; configuration 9
+    # is an SDK default that thirty other accounts (nodes 20-49) send too
     rows = held(range(10), 7, SP) + held(range(10), 8, SP) + held(range(10), 9, SP)
-    rows += held(range(20, 50), 9, SP)
+    rows += held(range(20, 50), 9, SP) + held(range(10), 5, CT)
     members = compact([evidence(rows)])
     # tooling keys make no graph edges, however many accounts share them
-    assert build_edges(members, GraphParams(min_weight=0.0)).height == 0
+    tooling = members.filter(pl.col("kind") == SP)
+    assert build_edges(tooling, GraphParams(min_weight=0.0)).height == 0
     camp = np.full(60, -1, np.int64)
     camp[:10] = 0
     att = CampaignAttacher(min_weight=1.0)
@@ -205,11 +206,14 @@ def test_tooling_keys_join_a_campaign_that_holds_them_but_never_link_pairs() -> 
     def joins(rows: list[tuple[int, int, int]]) -> list[int]:
         return sorted(att.attach([evidence(rows)], camp)[0].tolist())
 
-    # one exclusive configuration stays below min_weight; the pipeline's two join
+    # one exclusive configuration stays below min_weight, and tooling keys are one
+    # cue however many match (the best counts); with another key of the campaign: joins
     assert joins([(50, 7, SP)]) == []
-    assert joins([(51, 7, SP), (51, 8, SP)]) == [51]
-    # the shared default weighs its campaign share (10 of 41 holders), not a pair weight
-    assert joins([(52, 7, SP), (52, 9, SP)]) == []
+    assert joins([(51, 7, SP), (51, 8, SP)]) == []
+    assert joins([(54, 7, SP), (54, 5, CT)]) == [54]
+    # the shared default weighs its campaign share (10 of 41 holders): little
+    idx_key, _, idx_w, idx_tool = att.index  # type: ignore[misc]
+    assert idx_tool[idx_key == 9].all() and idx_w[idx_key == 9][0] < 0.2
     # a benign look-alike with the default configuration only never joins
     assert joins([(53, 9, SP)]) == []
 

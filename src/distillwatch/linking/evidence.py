@@ -69,8 +69,11 @@ END_USER_KINDS = ("reseller+template", "reseller+sync", "reseller+tooling")
 # these kinds out); it is evidence only for *joining* a known malicious
 # campaign, weighed by the share of its holders that are members
 # (attach.campaign_share_weights): a configuration used almost only by a
-# farm's members is the farm's pipeline. Misses: farms that send a popular
-# prompt with default parameters (the share stays low: no weight).
+# farm's members is the farm's pipeline. However many tooling keys match, they
+# count as one cue when joining (the best one: attach.CampaignAttacher.attach),
+# so they need another key, the harvest profile or co-activation to join.
+# Misses: farms that send a popular prompt with default parameters (the share
+# stays low: no weight).
 ATTACH_ONLY = ("system+params", "reseller+tooling")
 KIND_NAMES: tuple[str, ...] = tuple(LINKS)
 KIND_CODE = {k: i for i, k in enumerate(KIND_NAMES)}
