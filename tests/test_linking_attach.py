@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 
 from distillwatch.linking import CampaignLinker
 from distillwatch.linking.attach import CampaignAttacher, _lookup, campaign_share_weights
 from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
-from distillwatch.linking.graph import key_frequencies, key_weights
+from distillwatch.linking.graph import GraphParams, build_edges, key_frequencies, key_weights
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer
 from distillwatch.signals.state import EntityState
@@ -197,3 +199,50 @@ def test_bitmap_prefiltered_lookup_equals_binary_search() -> None:
         np.testing.assert_array_equal(hit, ref_hit)
         np.testing.assert_array_equal(pos[hit], ref_pos[ref_hit])
         assert hit.any() and not hit.all()
+
+
+SP = KIND_CODE["system+params"]
+
+
+def test_tooling_keys_join_a_campaign_that_holds_them_but_never_link_pairs() -> None:
+    # campaign 0 (nodes 0-9): its own system prompt x parameter configurations 7 and 8,
+    # used by nobody else, and a template 5 it sends with its client; configuration 9
+    # is an SDK default that thirty other accounts (nodes 20-49) send too
+    rows = held(range(10), 7, SP) + held(range(10), 8, SP) + held(range(10), 9, SP)
+    rows += held(range(20, 50), 9, SP) + held(range(10), 5, CT)
+    members = compact([evidence(rows)])
+    # tooling keys make no graph edges, however many accounts share them
+    tooling = members.filter(pl.col("kind") == SP)
+    assert build_edges(tooling, GraphParams(min_weight=0.0)).height == 0
+    camp = np.full(60, -1, np.int64)
+    camp[:10] = 0
+    att = CampaignAttacher(min_weight=1.0)
+    att.build_index(members, camp, np.array([True]), np.zeros(60, bool), key_frequencies(members))
+
+    def joins(rows: list[tuple[int, int, int]]) -> list[int]:
+        return sorted(att.attach([evidence(rows)], camp)[0].tolist())
+
+    # one exclusive configuration stays below min_weight, and tooling keys are one
+    # cue however many match (the best counts); with another key of the campaign: joins
+    assert joins([(50, 7, SP)]) == []
+    assert joins([(51, 7, SP), (51, 8, SP)]) == []
+    assert joins([(54, 7, SP), (54, 5, CT)]) == [54]
+    # the shared default weighs its campaign share (10 of 41 holders): little
+    idx_key, _, idx_w, idx_tool = att.index  # type: ignore[misc]
+    assert idx_tool[idx_key == 9].all() and idx_w[idx_key == 9][0] < 0.2
+    # a benign look-alike with the default configuration only never joins
+    assert joins([(53, 9, SP)]) == []
+
+
+def test_hindsight_puts_back_members_the_final_partition_leaves_out() -> None:
+    # a5 holds two of campaign 0's keys (it had joined by attachment) but the final
+    # rebuild left it unplaced; a6 holds one key only
+    rows = held(range(5), 1, CT) + held(range(5), 2, PT) + held([5], 1, CT) + held([5], 2, PT)
+    rows += held([6], 1, CT)
+    lk = linker_with(rows, 7, rounds=0)  # as the final rebuild left it: a5 unplaced
+    assert lk.campaign_of("a5") is None
+    lk.p = replace(lk.p, catch_up_rounds=4)
+    lk._rejoin()
+    assert lk.campaign_of("a5") == "c0" and lk.campaign_of("a6") is None
+    assert lk.campaign_risk(pl.Series(["a5", "a6"])).tolist() == [0.9, 0.0]
+    assert lk._attacher.index is None  # nothing attaches after the final pass

@@ -84,7 +84,7 @@ def test_attacker_end_users_form_their_own_malicious_campaign(run: Run) -> None:
     assert {f"atk_{i}" for i in range(8)} <= members
     assert not any(m.startswith("cust_") for m in members)
     kinds = {link["kind"] for link in rec["links"]}  # type: ignore[attr-defined]
-    assert kinds <= {"reseller+template", "reseller+sync"}
+    assert kinds <= {"reseller+template", "reseller+sync", "reseller+tooling"}
     reasons = linker.link_reasons(atk[0])
     assert reasons and all(RES in str(r["detail"]) for r in reasons)
 

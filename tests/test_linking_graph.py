@@ -32,7 +32,7 @@ def test_mix_is_zero_when_a_fact_is_missing_and_order_dependent() -> None:
 
 
 def facts_for(n: int, **cols: np.ndarray) -> dict[str, np.ndarray]:
-    names = ("prefix", "client", "template", "near", "system", "sync", "signup", "email")
+    names = ("prefix", "client", "template", "near", "system", "params", "sync", "signup", "email")
     return {k: cols.get(k, np.zeros(n, np.uint64)) for k in names}
 
 
@@ -53,7 +53,17 @@ def test_evidence_covers_every_row_kind() -> None:
         2,
         **{
             k: ones
-            for k in ("prefix", "client", "template", "near", "system", "sync", "signup", "email")
+            for k in (
+                "prefix",
+                "client",
+                "template",
+                "near",
+                "system",
+                "params",
+                "sync",
+                "signup",
+                "email",
+            )
         },
     )
     ev = evidence_arrays(f, np.arange(2))

@@ -32,10 +32,11 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.evidence import BASE_WEIGHT
+from distillwatch.linking.evidence import ATTACH_ONLY_CODES, BASE_WEIGHT
 from distillwatch.linking.graph import key_weights
 
-KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray]  # sorted keys, campaign, weight
+# sorted keys, campaign, weight, whether the key is a tooling (join-only) key
+KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 # (nodes, campaigns) -> weight added to their summed key weight (linking.profile)
 Corroborate = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -95,6 +96,15 @@ class CampaignAttacher:
         self.index: KeyIndex | None = None
         self._hits = pl.DataFrame(schema={"node": pl.Int64, "key": pl.UInt64})
 
+    def pending_hits(self) -> tuple[np.ndarray, np.ndarray]:
+        """(node, campaign) of the remembered hits of unlinked nodes (one row per
+        hit key; the campaign that holds the key in the index)."""
+        if self.index is None or self._hits.height == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        keys_s, camp_s, _, _ = self.index
+        pos, ok = _lookup(keys_s, self._hits["key"].to_numpy())
+        return self._hits["node"].to_numpy()[ok], camp_s[pos[ok]]
+
     def clear(self) -> None:
         """No attachment (nothing malicious, or the final pass)."""
         self.index = None
@@ -117,11 +127,11 @@ class CampaignAttacher:
         if not malicious.any() or members.height == 0:
             self.index = None
             return
-        key, camp, w = _entries(members, camp_of_node, malicious, excluded, freq)
+        key, camp, w, tool = _entries(members, camp_of_node, malicious, excluded, freq)
         # remembered hits: of nodes still unlinked, on keys still in the index
         free = pl.Series(camp_of_node[self._hits["node"].to_numpy()] < 0)
         self._hits = self._hits.filter(free).join(pl.DataFrame({"key": key}), on="key", how="semi")
-        self.index = key, camp, w
+        self.index = key, camp, w, tool
 
     def update_index(
         self,
@@ -145,8 +155,8 @@ class CampaignAttacher:
         mine = members.filter(pl.Series(np.isin(members["node"].to_numpy(), joined)))
         changed = np.unique(mine["key"].to_numpy())
         rows = members.join(pl.DataFrame({"key": changed}), on="key", how="semi")
-        key, camp, w = _entries(rows, camp_of_node, malicious, excluded, freq)
-        old_k, old_c, old_w = self.index
+        key, camp, w, tool = _entries(rows, camp_of_node, malicious, excluded, freq)
+        old_k, old_c, old_w, old_t = self.index
         keep = ~np.isin(old_k, changed, assume_unique=True)
         k2 = np.concatenate([old_k[keep], key])
         order = np.argsort(k2, kind="stable")
@@ -154,6 +164,7 @@ class CampaignAttacher:
             k2[order],
             np.concatenate([old_c[keep], camp])[order],
             np.concatenate([old_w[keep], w])[order],
+            np.concatenate([old_t[keep], tool])[order],
         )
         return changed
 
@@ -174,7 +185,7 @@ class CampaignAttacher:
         none = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self.index is None or not fresh:
             return none
-        keys_s, camp_s, w_s = self.index
+        keys_s, camp_s, w_s, tool_s = self.index
         key = np.concatenate([f["key"] for f in fresh])
         node = np.concatenate([f["node"] for f in fresh]).astype(np.int64)
         free = camp_of_node[node] < 0
@@ -192,8 +203,15 @@ class CampaignAttacher:
         pos, held = _lookup(keys_s, mine["key"].to_numpy())
         mine = mine.filter(pl.Series(held))
         self._hits = pl.concat([self._hits.filter(~touched), mine])
-        h = mine.with_columns(pl.Series("camp", camp_s[pos[held]]), pl.Series("w", w_s[pos[held]]))
-        h = h.group_by("node", "camp").agg(pl.col("w").sum())
+        p = pos[held]
+        h = mine.with_columns(
+            pl.Series("camp", camp_s[p]), pl.Series("w", w_s[p]), pl.Series("tool", tool_s[p])
+        )
+        # tooling keys are one cue however many of them match: their best counts
+        h = h.group_by("node", "camp").agg(
+            pl.col("w").filter(~pl.col("tool")).sum()
+            + pl.col("w").filter(pl.col("tool")).max().fill_null(0.0)
+        )
         if corroborate is not None:
             short = (h["w"] < self.min_weight).to_numpy()
             if short.any():
@@ -244,5 +262,8 @@ def _entries(
         hold = pl.concat([hold, best])
     idx = hold.join(freq, on="key", how="inner").sort("key")
     kind, df = idx["kind"].to_numpy(), idx["df"].to_numpy()
-    w = np.maximum(key_weights(kind, df), campaign_share_weights(kind, df, idx["c"].to_numpy()))
-    return idx["key"].to_numpy(), idx["camp"].to_numpy(), w
+    share = campaign_share_weights(kind, df, idx["c"].to_numpy())
+    # join-only (tooling) keys say nothing about a pair of accounts: campaign share only
+    pair = np.where(np.isin(kind, ATTACH_ONLY_CODES), 0.0, key_weights(kind, df))
+    w = np.maximum(pair, share)
+    return idx["key"].to_numpy(), idx["camp"].to_numpy(), w, np.isin(kind, ATTACH_ONLY_CODES)

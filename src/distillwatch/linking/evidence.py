@@ -10,7 +10,9 @@ a huge public /24, cannot glue unrelated accounts together by itself.
 Facts per request row: ``prefix`` (/24 or /48 of the IP), ``client``
 (user-agent x parameter signature), ``template`` (slot-normalised template),
 ``near`` (LSH band 0 of the template MinHash), ``system`` (system prompt),
-``sync`` (template x short time bucket: SynchroTrap/CopyCatch synchrony).
+``sync`` (template x short time bucket: SynchroTrap/CopyCatch synchrony),
+``params`` (parameter signature: max_tokens, temperature, n, logprobs,
+reasoning effort, tools), ``tooling`` (system prompt x parameter signature).
 Facts per account (from the accounts table): ``pay`` (payment fingerprint),
 ``email`` (non-public e-mail domain), ``signup`` (tier x created-at bucket).
 
@@ -18,7 +20,8 @@ End users of a reseller are nodes of their own (the reseller never is: its
 customers must not be linked through it). Their IP, client and system prompt
 are the reseller's, shared by all its customers, so they link only on content
 within the same reseller: ``reseller`` x ``template`` and ``reseller`` x
-``sync`` (:data:`END_USER_KINDS`).
+``sync`` (:data:`END_USER_KINDS`), and join known campaigns on ``reseller``
+x ``tooling``.
 """
 
 from __future__ import annotations
@@ -55,12 +58,28 @@ LINKS: dict[str, tuple[str, str | None, float]] = {
     "sync+system": ("sync", "system", 0.8),
     "reseller+template": ("reseller", "template", 0.7),
     "reseller+sync": ("reseller", "sync", 1.0),
+    # tooling: join evidence only (ATTACH_ONLY)
+    "system+params": ("system", "params", 0.6),
+    "reseller+tooling": ("reseller", "tooling", 0.6),
 }
-END_USER_KINDS = ("reseller+template", "reseller+sync")
+END_USER_KINDS = ("reseller+template", "reseller+sync", "reseller+tooling")
+# Tooling kinds: the exact system prompt x parameter configuration a request
+# was sent with. Many unrelated accounts share an app's or SDK's defaults, so
+# such a key never links two accounts in the graph (graph.build_edges leaves
+# these kinds out); it is evidence only for *joining* a known malicious
+# campaign, weighed by the share of its holders that are members
+# (attach.campaign_share_weights): a configuration used almost only by a
+# farm's members is the farm's pipeline. However many tooling keys match, they
+# count as one cue when joining (the best one: attach.CampaignAttacher.attach),
+# so they need another key, the harvest profile or co-activation to join.
+# Misses: farms that send a popular prompt with default parameters (the share
+# stays low: no weight).
+ATTACH_ONLY = ("system+params", "reseller+tooling")
 KIND_NAMES: tuple[str, ...] = tuple(LINKS)
 KIND_CODE = {k: i for i, k in enumerate(KIND_NAMES)}
 BASE_WEIGHT = np.array([LINKS[k][2] for k in KIND_NAMES])
 ROW_KINDS = tuple(k for k in KIND_NAMES if LINKS[k][1] is not None and k not in END_USER_KINDS)
+ATTACH_ONLY_CODES = np.array([KIND_CODE[k] for k in ATTACH_ONLY], dtype=np.int8)
 FACT_LABEL = {
     "pay": "payment fingerprint",
     "email": "e-mail domain",
@@ -72,6 +91,8 @@ FACT_LABEL = {
     "system": "system prompt",
     "sync": "template in the same time bucket",
     "reseller": "reseller account",
+    "params": "parameter configuration",
+    "tooling": "system prompt + parameter configuration",
 }
 _GOLD = np.uint64(0x9E3779B97F4A7C15)
 
@@ -144,12 +165,15 @@ def row_facts(feat: pl.DataFrame, sync_ms: int) -> dict[str, np.ndarray]:
     """Request-level facts of a feature frame, as uint64 arrays (0 = missing)."""
     template = u64(feat["template_key"])
     ts = np.asarray(feat["ts"].to_numpy()).astype("datetime64[ms]").view(np.int64)
+    system, params = u64(feat["sys_key"]), u64(feat["param_sig"])
     return {
         "prefix": u64(feat["ip_prefix"]),
         "client": mix(u64(feat["ua_key"]), u64(feat["param_sig"]), 101),
         "template": template,
         "near": u64(feat["lsh_0"]),
-        "system": u64(feat["sys_key"]),
+        "system": system,
+        "params": params,
+        "tooling": mix(system, params, 107),
         "sync": mix(template, (ts // sync_ms + 1).astype(np.uint64), 103),
     }
 

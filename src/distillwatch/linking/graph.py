@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from distillwatch.features.fingerprint import fmix64
-from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE
+from distillwatch.linking.evidence import ATTACH_ONLY_CODES, BASE_WEIGHT, KIND_CODE
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,11 @@ def build_edges(
     """Aggregated edges ``src < dst`` with summed weight and co-occurring keys.
 
     ``freq``: :func:`key_frequencies` of the same members, if already computed.
+    Join-only kinds (``evidence.ATTACH_ONLY``) make no edges.
     """
-    m = members.select("key", "kind", "node")
+    m = members.select("key", "kind", "node").filter(
+        ~pl.col("kind").is_in(pl.Series(ATTACH_ONLY_CODES).implode())
+    )
     if excluded is not None and excluded.any():
         m = m.filter(~pl.Series(excluded[m["node"].to_numpy()]))
     df = (

@@ -66,7 +66,9 @@ import polars as pl
 
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.attach import CampaignAttacher, on_keys
+from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
 from distillwatch.linking.evidence import (
+    ATTACH_ONLY_CODES,
     END_USER_KINDS,
     KIND_CODE,
     AccountFacts,
@@ -133,6 +135,11 @@ class LinkParams:
     profile_weight: float = 0.5
     profile_llr_lo: float = 4.0
     profile_llr_hi: float = 12.0
+    # activation cohorts (linking/cohort.py) among the nodes the graph leaves out
+    cohort: CohortParams = field(default_factory=CohortParams)
+    # joining: an account first seen with several others of the campaign (linking/
+    # cohort.py coactive_peers) gets this added to its key weight. 0: off.
+    cohort_join_weight: float = 0.5
 
 
 def link_params(settings: Settings) -> LinkParams:
@@ -150,8 +157,14 @@ def link_params(settings: Settings) -> LinkParams:
         "rescore_every",
         "verdict_hold",
     )
+    coh = {
+        (k[7:] + "_ms" if k in ("cohort_window", "cohort_warmup") else k[7:]): cfg.pop(k)
+        for k in [k for k in cfg if k.startswith("cohort_") and k != "cohort_join_weight"]
+    }
+    if "min_members" in cfg:
+        coh["min_members"] = cfg["min_members"]
     rest = {f"{k}_ms" if k in ms else k: v for k, v in cfg.items()}
-    return LinkParams(graph=GraphParams(**graph), **rest)
+    return LinkParams(graph=GraphParams(**graph), cohort=CohortParams(**coh), **rest)
 
 
 def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
@@ -298,6 +311,9 @@ class CampaignLinker:
         self._eu_state: EntityState | None = None
         self._state: EntityState | None = None
         self._profiles = CampaignProfiles()
+        self._first_ms = np.zeros(0, np.int64)  # per node: its first request
+        self._log_start = np.iinfo(np.int64).max
+        self._last_cohort_check = -(2**62)
 
     # ---- observe ----------------------------------------------------------------
     def _nodes(self, ids: pl.Series, end_user: bool = False) -> np.ndarray:
@@ -329,6 +345,8 @@ class CampaignLinker:
         self._eu = np.concatenate([self._eu, np.zeros(cap - old, bool)])
         self._held_risk = np.concatenate([self._held_risk, np.zeros(cap - old)])
         self._held_at = np.concatenate([self._held_at, np.zeros(cap - old, np.int64)])
+        never = np.full(cap - old, np.iinfo(np.int64).max, np.int64)
+        self._first_ms = np.concatenate([self._first_ms, never])
 
     def _account_fact(self, name: str, nodes: np.ndarray) -> np.ndarray:
         arr: np.ndarray = getattr(self.facts, name)
@@ -370,6 +388,7 @@ class CampaignLinker:
         if feat.height == 0:
             return
         nodes = self._nodes(feat["account_id"])
+        self._seen(nodes, feat)
         facts = row_facts(feat, self.p.sync_ms)
         keep = ~self._excluded[nodes]
         if not keep.all():
@@ -382,6 +401,13 @@ class CampaignLinker:
         facts["email"] = self._account_fact("email", nodes)
         self._add(evidence_arrays(facts, nodes))
 
+    def _seen(self, nodes: np.ndarray, feat: pl.DataFrame) -> None:
+        """Remember each node's first request time (and the log's start)."""
+        ts = np.asarray(feat["ts"].to_numpy()).astype("datetime64[ms]").view(np.int64)
+        if len(ts):
+            self._log_start = min(self._log_start, int(ts.min()))
+            np.minimum.at(self._first_ms, nodes, ts)
+
     def _observe_end_users(
         self, feat: pl.DataFrame, facts: dict[str, np.ndarray], resold: np.ndarray
     ) -> None:
@@ -393,11 +419,13 @@ class CampaignLinker:
         mask = pl.Series(has)
         acct = feat["account_id"].filter(mask)
         nodes = self._nodes(acct + "\x1f" + eu.filter(mask), end_user=True)
+        self._seen(nodes, feat.filter(mask))
         reseller = str_keys(acct, 37)
         for k, a in zip(reseller.tolist(), acct.to_list(), strict=True):
             self.facts.labels.setdefault(k, a)
         eu_facts = {"reseller": reseller, "template": facts["template"][has]}
         eu_facts["sync"] = facts["sync"][has]
+        eu_facts["tooling"] = facts["tooling"][has]
         self._add(evidence_arrays(eu_facts, nodes, END_USER_KINDS))
 
     # ---- refresh ----------------------------------------------------------------
@@ -431,6 +459,8 @@ class CampaignLinker:
         if watch and not due and new_rows > 0 and since >= self.p.rebuild_every_ms:
             new_suspects = self._unexplained(state) - self._suspects_at_rebuild
             due = new_suspects >= self.p.suspect_rebuild
+        if not due and new_rows > 0 and since >= self.p.rebuild_every_ms:
+            due = self._cohort_due(now_ms)
         rebuilt = due or (final and new_rows > 0)
         if rebuilt:
             self._rebuild(state)
@@ -491,6 +521,7 @@ class CampaignLinker:
             )
         else:
             labels = communities(edges, n, self.p.graph)
+        labels = self._with_cohorts(labels)
         ids, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
         big = (ids >= 0) & (sizes >= self.p.min_members)
         new_index = np.cumsum(big) - 1
@@ -503,6 +534,63 @@ class CampaignLinker:
         self.camp_ids = [campaign_id_of(self.node_ids[i]) for i in earliest.tolist()]
         self.rebuilds += 1
         self._reasons = None
+
+    def _cohort_candidates(self, placed: np.ndarray) -> np.ndarray:
+        """Nodes an activation cohort may take (linking/cohort.py): not placed,
+        not excluded, first seen at least ``warmup`` after the log began."""
+        n = len(self.node_ids)
+        start = self._log_start + self.p.cohort.warmup_ms
+        return ~placed & ~self._excluded[:n] & (self._first_ms[:n] >= start)
+
+    def _with_cohorts(self, labels: np.ndarray) -> np.ndarray:
+        """Community labels plus activation cohorts among the nodes left out of
+        every campaign-sized community (new labels after the existing ones)."""
+        if self.p.cohort.window_ms <= 0:
+            return labels
+        _, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        placed = (labels >= 0) & (sizes[inv] >= self.p.min_members)
+        n = len(labels)
+        cand = self._cohort_candidates(placed)
+        coh = activation_cohorts(self.members, self._freq, self._first_ms[:n], cand, self.p.cohort)
+        base = int(labels.max()) + 1 if n else 0
+        return np.where(coh >= 0, coh + base, labels)
+
+    def _cohort_due(self, now_ms: int) -> bool:
+        """A rebuild is due when the evidence since the last one holds an
+        activation cohort of accounts first seen within two cohort windows that
+        are in no malicious campaign, at least one of them in no campaign at all
+        (checked at most every ``rebuild_every``)."""
+        if self.p.cohort.window_ms <= 0 or not (self._raw or self._pending):
+            return False
+        if now_ms - self._last_cohort_check < self.p.rebuild_every_ms:
+            return False
+        self._last_cohort_check = now_ms
+        n = len(self.node_ids)
+        # recent arrivals in no malicious campaign: a cohort found thin (not yet
+        # malicious) is regrouped with the accounts that joined its burst since,
+        # for as long as its activation is recent (never on an old cohort)
+        camp = self.camp_of_node[:n]
+        held = np.zeros(n, bool)
+        if len(self.malicious):
+            held[camp >= 0] = self.malicious[camp[camp >= 0]]
+        fresh = self._first_ms[:n] >= now_ms - 2 * self.p.cohort.window_ms
+        cand = self._cohort_candidates(held | ~fresh)
+        if not cand.any():
+            return False
+        parts = [
+            {c: f[c].to_numpy() for c in ("key", "kind", "node")} for f in self._pending
+        ] + self._raw
+        rows = []
+        for ev in parts:  # tooling rows of candidates only (a small share)
+            keep = np.isin(ev["kind"], ATTACH_ONLY_CODES) & cand[ev["node"]]
+            if keep.any():
+                rows.append({c: ev[c][keep] for c in ("key", "kind", "node")})
+        if not rows:
+            return False
+        recent = pl.DataFrame({c: np.concatenate([r[c] for r in rows]) for c in rows[0]})
+        coh = activation_cohorts(recent, self._freq, self._first_ms[:n], cand, self.p.cohort)
+        # only new information: a cohort with an account no campaign holds yet
+        return bool(((coh >= 0) & (camp < 0)).any())
 
     def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
         """State row of each node (-1 while it has no state yet), cached.
@@ -575,7 +663,7 @@ class CampaignLinker:
             self.node_ids[i]: float(r) for i, r in zip(bad.tolist(), risk.tolist(), strict=True)
         }
         if self._final:
-            self._attacher.clear()  # hindsight: nothing left to attach
+            self._rejoin()
         elif rebuilt or not np.array_equal(self.malicious, was_malicious):
             self._build_index()
             self._catch_up()
@@ -603,6 +691,16 @@ class CampaignLinker:
         bad = self.malicious[camp]
         self._held_risk[nodes[bad]] = risk[camp[bad]]
         self._held_at[nodes[bad]] = self.camp_confirmed[camp[bad]]
+
+    def _rejoin(self) -> None:
+        """Hindsight: the final partition leaves out accounts that joined a
+        campaign by attachment but share too little with any one member to be
+        placed by the graph (their final action would fall back to their own
+        signals); the same join rule, on all their evidence, puts them back.
+        Nothing is attached after this (the attacher is cleared)."""
+        self._build_index()
+        self._catch_up()
+        self._attacher.clear()
 
     def _build_index(self) -> None:
         n = len(self.node_ids)
@@ -657,7 +755,8 @@ class CampaignLinker:
         what arrived since the last attachment). Returns the nodes that joined."""
         if fresh is None:
             fresh, self._fresh = self._fresh, []
-        corroborate = self._corroborate if self.p.profile_weight > 0 else None
+        on = self.p.profile_weight > 0 or self.p.cohort_join_weight > 0
+        corroborate = self._corroborate if on else None
         nodes, camps = self._attacher.attach(fresh, self.camp_of_node, self._excluded, corroborate)
         if len(nodes) == 0:
             return nodes
@@ -669,10 +768,11 @@ class CampaignLinker:
         return nodes
 
     def _corroborate(self, nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
-        """Profile bonus of (node, campaign) pairs (:mod:`distillwatch.linking.profile`);
-        0 for nodes without state yet."""
-        out = np.zeros(len(nodes))
-        if self._state is None:
+        """Profile bonus of (node, campaign) pairs (:mod:`distillwatch.linking.profile`;
+        0 for nodes without state yet) plus the co-activation bonus
+        (:meth:`_coactivation`)."""
+        out = self._coactivation(nodes, camps)
+        if self._state is None or self.p.profile_weight <= 0:
             return out
         rows = self._rows_in(self._state, nodes)
         for eu in (False, True):
@@ -681,9 +781,34 @@ class CampaignLinker:
             if st is None or len(sel) == 0:
                 continue
             p = self.p
-            out[sel] = self._profiles.bonus(
+            out[sel] += self._profiles.bonus(
                 st.view(rows[sel]), camps[sel], p.profile_weight, p.profile_llr_lo, p.profile_llr_hi
             )
+        return out
+
+    def _coactivation(self, nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
+        """``cohort_join_weight`` for (node, campaign) pairs whose node was first
+        seen (after the warm-up) within ``cohort_window`` of at least
+        ``min_members - 1`` other accounts of that campaign: members, or
+        unlinked accounts whose evidence points at it too
+        (:func:`distillwatch.linking.cohort.coactive_peers`). Below
+        ``min_weight``: it corroborates a shared key, never joins alone."""
+        out = np.zeros(len(nodes))
+        w, coh = self.p.cohort_join_weight, self.p.cohort
+        if w <= 0 or coh.window_ms <= 0 or len(nodes) == 0:
+            return out
+        n = len(self.node_ids)
+        camp = self.camp_of_node[:n]
+        want = np.unique(camps)
+        mem = np.flatnonzero(np.isin(camp, want))
+        hit_nodes, hit_camps = self._attacher.pending_hits()
+        peer_nodes = np.concatenate([mem, hit_nodes]).astype(np.int64)
+        peer_camps = np.concatenate([camp[mem], hit_camps]).astype(np.int64)
+        peers = coactive_peers(
+            nodes.astype(np.int64), camps, peer_nodes, peer_camps, self._first_ms, coh.window_ms
+        )
+        new = self._first_ms[nodes] >= self._log_start + coh.warmup_ms
+        out[new & (peers >= self.p.min_members - 1)] = w
         return out
 
     def scorer_reasons(self, c: int) -> list[dict[str, Any]]:

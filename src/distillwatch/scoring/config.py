@@ -151,6 +151,11 @@ LINKING_KEYS = {
     "profile_weight": "float",
     "profile_llr_lo": "float",
     "profile_llr_hi": "float",
+    "cohort_window": "duration",
+    "cohort_warmup": "duration",
+    "cohort_min_share": "float",
+    "cohort_min_keys": "int",
+    "cohort_join_weight": "float",
 }
 
 

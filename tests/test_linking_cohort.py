@@ -1,0 +1,259 @@
+"""Activation cohorts (linking/cohort.py): accounts first seen together on one pipeline."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+import polars as pl
+
+from distillwatch.engine.detect import detect
+from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
+from distillwatch.linking.evidence import KIND_CODE, compact
+from distillwatch.linking.graph import key_frequencies
+
+SAMPLE = Path(__file__).resolve().parents[1] / "src/distillwatch/sim/data/sample_prompts.jsonl.gz"
+ORCA = "You are an AI assistant. Think step-by-step and justify your steps. Write out your full reasoning."
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
+SP = KIND_CODE["system+params"]
+PT = KIND_CODE["prefix+template"]
+HOUR = 3_600_000
+P = CohortParams(window_ms=2 * HOUR, warmup_ms=24 * HOUR, min_members=3, min_share=0.5, min_keys=2)
+
+
+def table(rows: list[tuple[int, int, int]]) -> pl.DataFrame:
+    node, key, kind = (np.array(c) for c in zip(*rows, strict=True))
+    return compact(
+        [
+            {
+                "key": key.astype(np.uint64),
+                "kind": kind.astype(np.int8),
+                "node": node.astype(np.int32),
+                "a": key.astype(np.uint64),
+                "b": np.ones(len(key), np.uint64),
+            }
+        ]
+    )
+
+
+def cohorts(
+    rows: list[tuple[int, int, int]], first_h: list[float], cand: np.ndarray | None = None
+) -> np.ndarray:
+    members = table(rows)
+    first = (np.array(first_h) * HOUR).astype(np.int64)
+    c = np.ones(len(first_h), bool) if cand is None else cand
+    return activation_cohorts(members, key_frequencies(members), first, c, P)
+
+
+def test_accounts_starting_together_on_an_exclusive_pipeline_form_one_cohort() -> None:
+    # nodes 0-4 start within an hour (day 2 of the log) with the same two tooling keys
+    rows = [(n, k, SP) for n in range(5) for k in (7, 8)]
+    labels = cohorts(rows, [48.1, 48.3, 48.5, 48.9, 49.0])
+    assert (labels >= 0).all() and len(set(labels.tolist())) == 1
+
+
+def test_benign_look_alikes_form_no_cohort() -> None:
+    pipeline = [(n, k, SP) for n in range(5) for k in (7, 8)]
+    together = [48.1, 48.3, 48.5, 48.9, 49.0]
+    # a configuration most of whose users are not in the burst (an SDK default):
+    # ten more accounts that started days apart use it too
+    rows = pipeline + [(n, k, SP) for n in range(5, 15) for k in (7, 8)]
+    spread = together + [30.0 + 10 * i for i in range(10)]
+    assert (cohorts(rows, spread)[:5] < 0).all()
+    # the same accounts starting over days (one per bucket)
+    assert (cohorts(pipeline, [30.0, 40.0, 50.0, 60.0, 70.0]) < 0).all()
+    # one shared configuration each is one coincidence, not a pipeline
+    one = [(n, 7, SP) for n in range(5)]
+    assert (cohorts(one, together) < 0).all()
+    # shared templates on an IP prefix are graph evidence, not tooling: no cohort
+    tmpl = [(n, k, PT) for n in range(5) for k in (7, 8)]
+    assert (cohorts(tmpl, together) < 0).all()
+    # only candidates count (the graph placed them, or the log had just begun)
+    cand = np.array([True, True, False, False, False])
+    assert (cohorts(pipeline, together, cand) < 0).all()
+
+
+def test_a_member_short_of_burst_keys_is_left_out() -> None:
+    rows = [(n, k, SP) for n in range(4) for k in (7, 8)] + [(4, 7, SP)]
+    labels = cohorts(rows, [48.1, 48.3, 48.5, 48.9, 49.0])
+    assert (labels[:4] >= 0).all() and labels[4] == -1
+
+
+def test_a_burst_across_a_bucket_boundary_is_still_one_cohort() -> None:
+    # first requests straddle a window boundary (48h is a multiple of 2h)
+    rows = [(n, k, SP) for n in range(4) for k in (7, 8)]
+    labels = cohorts(rows, [47.6, 47.8, 48.2, 48.4])
+    assert (labels >= 0).all() and len(set(labels.tolist())) == 1
+
+
+# ---- end to end: teams onboarded together are grouped, never enforced; a farm is --
+def test_teams_onboarded_together_are_not_enforced_a_farm_waking_together_is(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(11)
+    with gzip.open(SAMPLE, "rt") as fh:
+        rows = [json.loads(x) for x in fh]
+    gsm = [r["prompt"] for r in rows if r["source"] == "gsm8k"]
+    code = [r["prompt"] for r in rows if r["source"] == "mbpp"]
+    chat = [r["prompt"] for r in rows if r["source"] == "awesome_chatgpt_prompts"]
+    lines: list[bytes] = []
+
+    def add(
+        acct: str, t: float, msgs: list[dict[str, str]], params: dict[str, object], **kw: object
+    ) -> None:
+        ev = {
+            "id": f"{acct}-{len(lines)}",
+            "ts": float(t),
+            "account_id": acct,
+            "ip": kw.get("ip", "198.51.100.7"),
+            "user_agent": "python-httpx/0.27",
+            "model": "frontier-1",
+            "request": {"messages": msgs, "params": params},
+            "response": {"status": 200, "text": "ok", "finish_reason": kw.get("finish", "stop")},
+            "usage": {"input_tokens": 500, "output_tokens": kw.get("out", 300)},
+        }
+        lines.append(orjson.dumps(ev))
+
+    # background users over three days (the log starts with them)
+    for a in range(40):
+        for t in np.sort(T0 + rng.uniform(0, 3 * 86_400, 30)):
+            add(f"user{a}", t, [{"role": "user", "content": chat[rng.integers(len(chat))]}], {})
+    day2 = T0 + 30 * 3600
+    # a coding-agent team onboarded in the same hour on its company's internal tool
+    for a in range(6):
+        start = day2 + rng.uniform(0, 1800)
+        for i, t in enumerate(np.sort(start + rng.uniform(0, 86_400, 200))):
+            msgs = [{"role": "system", "content": "Acme internal coding assistant."}]
+            msgs += [{"role": "user", "content": code[(a * 50 + i // 5) % len(code)]}]
+            msgs += [
+                {"role": "assistant", "content": "call tool"},
+                {"role": "user", "content": "go"},
+            ]
+            add(
+                f"team{a}",
+                t,
+                msgs,
+                {"max_tokens": 16000 if i % 2 else 32000, "tools": 8},
+                ip="203.0.113.9",
+            )
+    # an eval team starting its harness together, each from home: CoT suffix,
+    # temperature 0 (no shared network: the activation cohort is what groups them)
+    for a in range(4):
+        start = day2 + rng.uniform(0, 1800)
+        for i, t in enumerate(np.sort(start + rng.uniform(0, 86_400, 300))):
+            msgs = [{"role": "system", "content": "Lab eval harness v3."}]
+            msgs += [
+                {
+                    "role": "user",
+                    "content": gsm[(a * 75 + i) % len(gsm)] + "\nLet's think step by step.",
+                }
+            ]
+            params = {"temperature": 0, "max_tokens": 512 if i % 2 else 1024}
+            add(f"eval{a}", t, msgs, params, ip=f"192.0.{a}.7")  # each from home
+    # a farm of aged accounts woken together: written-out reasoning, rotating IPs
+    pool = gsm + code + chat
+    for a in range(8):
+        start = day2 + rng.uniform(0, 1800)
+        for i, t in enumerate(np.sort(start + rng.uniform(0, 86_400, 24))):
+            msgs = [
+                {"role": "system", "content": ORCA},
+                {"role": "user", "content": pool[rng.integers(len(pool))]},
+            ]
+            add(
+                f"farm{a}",
+                t,
+                msgs,
+                {"max_tokens": 8000 if i % 2 else 6000, "reasoning_effort": "high"},
+                ip=f"{rng.integers(1, 223)}.{rng.integers(256)}.{rng.integers(256)}.7",
+                out=8000,
+                finish="length",
+            )
+    (tmp_path / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out"
+    detect(tmp_path / "events.jsonl", out)
+    recs = [orjson.loads(x) for x in (out / "accounts.jsonl").read_bytes().splitlines()]
+    action = {r["account_id"]: r["action"] for r in recs if r["end_user_id"] is None}
+    benign = [a for a in action if not a.startswith("farm")]
+    assert all(action[a] in ("allow", "review") for a in benign), action
+    assert all(action[f"farm{a}"] in ("challenge", "degrade", "block") for a in range(8)), action
+    # ... and as one campaign well before each account's own evidence would do (its
+    # 20th request): most members are enforced within their first eight requests
+    ev = pl.read_ndjson(tmp_path / "events.jsonl").select("account_id", "ts")
+    eighth = ev.sort("ts").group_by("account_id").agg(pl.col("ts").get(7).alias("t8"))
+    t8 = dict(eighth.iter_rows())
+    first = {r["account_id"]: r["first_enforce_ts"] for r in recs if r["end_user_id"] is None}
+    early = [
+        a
+        for a in (f"farm{i}" for i in range(8))
+        if first[a] is not None
+        and datetime.fromisoformat(first[a].replace("Z", "+00:00")).timestamp() <= t8[a]
+    ]
+    assert len(early) >= 6, (early, first)
+
+
+def test_one_exclusive_configuration_each_suffices_with_min_keys_one() -> None:
+    one = [(n, 7, SP) for n in range(5)]
+    p1 = CohortParams(window_ms=2 * HOUR, warmup_ms=24 * HOUR, min_members=3, min_keys=1)
+    members = table(one)
+    first = (np.array([48.1, 48.3, 48.5, 48.9, 49.0]) * HOUR).astype(np.int64)
+    labels = activation_cohorts(members, key_frequencies(members), first, np.ones(5, bool), p1)
+    assert (labels >= 0).all()
+    # ... but the same configuration spread over days is no burst
+    first = (np.array([30.0, 40.0, 50.0, 60.0, 70.0]) * HOUR).astype(np.int64)
+    labels = activation_cohorts(members, key_frequencies(members), first, np.ones(5, bool), p1)
+    assert (labels < 0).all()
+
+
+def test_coactive_peers_count_others_of_the_same_campaign_started_nearby() -> None:
+    first = (np.array([0.0, 0.5, 1.0, 1.5, 9.0, 0.2, 0.3]) * HOUR).astype(np.int64)
+    # campaign 0: nodes 0-4 (4 started 9 h later); campaign 1: nodes 5, 6
+    peer_nodes = np.array([0, 1, 2, 3, 4, 5, 6, 1])  # node 1 listed twice (member + hit)
+    peer_camps = np.array([0, 0, 0, 0, 0, 1, 1, 0])
+    q_nodes, q_camps = np.array([1, 4, 5, 1]), np.array([0, 0, 1, 1])
+    got = coactive_peers(q_nodes, q_camps, peer_nodes, peer_camps, first, 2 * HOUR)
+    # node 1 in campaign 0: nodes 0, 2, 3 (not itself, not node 4); node 4: none;
+    # node 5 in campaign 1: node 6; node 1 against campaign 1 (not a peer of it): 5, 6
+    assert got.tolist() == [3, 0, 1, 2]
+
+
+def _wave(join_weight: float) -> list[str | None]:
+    from distillwatch.linking import CampaignLinker
+    from distillwatch.scoring.config import Settings
+
+    ct = KIND_CODE["client+template"]
+    # campaign 0 = nodes 0-4, first seen at 48 h; key 1 is theirs. Node 5 shares it
+    # and started with them; node 6 shares it and started two days later; node 7
+    # started with them but shares nothing
+    rows = [(n, 1, ct) for n in range(7)] + [(7, 2, ct)]
+    cfg = {"profile_weight": 0, "cohort_join_weight": join_weight}
+    lk = CampaignLinker(Settings.load(linking=cfg))
+    lk._nodes(pl.Series([f"a{i}" for i in range(8)]))
+    first_h = np.array([48, 48.2, 48.4, 48.6, 48.8, 49.0, 96.0, 48.3])
+    lk._first_ms[:8] = (first_h * HOUR).astype(np.int64)
+    lk._log_start = 0
+    lk._add(
+        {
+            "key": np.array([r[1] for r in rows], np.uint64),
+            "kind": np.array([r[2] for r in rows], np.int8),
+            "node": np.array([r[0] for r in rows], np.int32),
+            "a": np.ones(len(rows), np.uint64),
+            "b": np.ones(len(rows), np.uint64),
+        }
+    )
+    lk._merge()
+    lk._freq = key_frequencies(lk.members)
+    lk.camp_of_node[:5] = 0
+    lk.camp_ids, lk.camp_risk, lk.malicious = ["c0"], np.array([0.9]), np.array([True])
+    lk.camp_confirmed = np.zeros(1, np.int64)
+    lk._build_index()
+    lk._catch_up()
+    return [lk.campaign_of(f"a{i}") for i in (5, 6, 7)]
+
+
+def test_a_new_wave_joins_on_one_key_when_it_starts_with_the_campaign() -> None:
+    assert _wave(0.5) == ["c0", None, None]
+    assert _wave(0.0) == [None, None, None]  # one key alone is not enough
