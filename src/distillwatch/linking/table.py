@@ -92,34 +92,68 @@ def top_k_keep(
     order of :func:`distillwatch.linking.linker.keep_top_keys`' score).
 
     ``settled``: the first ``settled`` rows already were a top-k (at most ``k``
-    per group) before some of their counts grew. Counts never shrink, so a
-    group's k-th best can only rise: another row below the worst of ``k``
-    settled rows of its group is out without ranking it.
+    per group) before some of their counts grew (:func:`merged_top_k`).
     """
-    rows = len(node)
-    keep = np.ones(rows, bool)
-    if rows == 0:
-        return keep
-    gid = (node.astype(np.int64) << _KIND_BITS) | kind.astype(np.int64)
-    low = (n.astype(np.uint64) << np.uint64(_TIE_BITS)) | (key % np.uint64(TIE_MOD))
-    n_groups = int(gid.max()) + 1
-    size = np.bincount(gid, minlength=n_groups)
-    if size.max() <= k:
-        return keep
-    if 0 < settled < rows:
-        full = np.bincount(gid[:settled], minlength=n_groups) >= k
+    old, new = slice(0, settled), slice(settled, len(node))
+    keep_old, keep_new = merged_top_k(
+        _rank_codes(node[old], kind[old], n[old], key[old]),
+        _rank_codes(node[new], kind[new], n[new], key[new]),
+        k,
+    )
+    return np.concatenate([keep_old, keep_new])
+
+
+Codes = tuple[np.ndarray, np.ndarray, np.ndarray]  # group id, (count, tie-break) code, key
+
+
+def _rank_codes(node: np.ndarray, kind: np.ndarray, n: np.ndarray, key: np.ndarray) -> Codes:
+    """Each row's (node, kind) group id and its (count, tie-break) code."""
+    gid = node.astype(np.int64)
+    gid <<= _KIND_BITS
+    gid |= kind
+    low = n.astype(np.uint64)
+    low <<= np.uint64(_TIE_BITS)
+    low |= key % np.uint64(TIE_MOD)
+    return gid, low, key
+
+
+def merged_top_k(old: Codes, new: Codes, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``old`` and ``new`` rows each (node, kind) group keeps (:func:`top_k_keep`),
+    ``old`` being a top-k (at most ``k`` rows per group) whose counts may have
+    grown since. Counts never shrink, so a group's k-th best can only rise: a
+    new row below the worst of a full group's old rows is out without ranking,
+    and only the groups left with more than ``k`` rows are ranked."""
+    old_gid, old_low, old_key = old
+    new_gid, new_low, new_key = new
+    keep_old = np.ones(len(old_gid), bool)
+    keep_new = np.ones(len(new_gid), bool)
+    n_groups = max(int(old_gid.max(initial=-1)), int(new_gid.max(initial=-1))) + 1
+    size_old = np.bincount(old_gid, minlength=n_groups)
+    size = size_old + np.bincount(new_gid, minlength=n_groups)
+    if n_groups == 0 or size.max() <= k:
+        return keep_old, keep_new
+    full = size_old >= k
+    if full.any():
         worst = np.full(n_groups, np.iinfo(np.uint64).max, np.uint64)
-        np.minimum.at(worst, gid[:settled], low[:settled])
-        g_new = gid[settled:]
-        out = full[g_new] & (low[settled:] < worst[g_new])
-        keep[settled:] = ~out
-        size -= np.bincount(g_new[out], minlength=n_groups)
+        np.minimum.at(worst, old_gid, old_low)
+        out = full[new_gid] & (new_low < worst[new_gid])
+        keep_new = ~out
+        size -= np.bincount(new_gid[out], minlength=n_groups)
     over = size > k
-    cand = np.flatnonzero(keep & over[gid])
-    if len(cand) == 0:
-        return keep
-    keep[cand] = _top_k(gid[cand], low[cand], key[cand], k, n_groups)
-    return keep
+    co = np.flatnonzero(over[old_gid])
+    cn = np.flatnonzero(keep_new & over[new_gid])
+    if len(co) + len(cn) == 0:
+        return keep_old, keep_new
+    ranked = _top_k(
+        np.concatenate([old_gid[co], new_gid[cn]]),
+        np.concatenate([old_low[co], new_low[cn]]),
+        np.concatenate([old_key[co], new_key[cn]]),
+        k,
+        n_groups,
+    )
+    keep_old[co] = ranked[: len(co)]
+    keep_new[cn] = ranked[len(co) :]
+    return keep_old, keep_new
 
 
 def _top_k(gid: np.ndarray, low: np.ndarray, key: np.ndarray, k: int, n_groups: int) -> np.ndarray:
@@ -243,16 +277,12 @@ class EvidenceTable:
         n_old = old["n"].copy()
         n_old[at[hit]] += count[hit]
         miss = np.flatnonzero(~hit)
-        keep = top_k_keep(
-            np.concatenate([old["node"], node[miss]]),
-            np.concatenate([old["kind"], new["kind"][src[miss]]]),
-            np.concatenate([n_old, count[miss]]),
-            np.concatenate([old["key"], key[miss]]),
+        keep_old, keep_new = merged_top_k(
+            _rank_codes(old["node"], old["kind"], n_old, old["key"]),
+            _rank_codes(node[miss], new["kind"][src[miss]], count[miss], key[miss]),
             self.k,
-            settled=m,
         )
-        keep_old = keep[:m]
-        added = miss[keep[m:]]
+        added = miss[keep_new]
         ins = at[added]  # non-decreasing: the new rows are in table order
         before = np.zeros(m + 1, np.int64)
         np.cumsum(keep_old, out=before[1:])
