@@ -159,8 +159,9 @@ def sorted_key_graph(
     classes = np.sort(combo[ok])
     classes = classes[np.flatnonzero(np.append(True, classes[1:] != classes[:-1]))]
     w_class = key_weights(classes // span, classes % span)
-    cls = np.where(ok, np.searchsorted(classes, combo), -1)
+    cls = np.where(ok, np.searchsorted(classes, combo), -1).astype(np.int32)
     row_cls = np.repeat(cls, df)
+    del combo, cls, first, start
     nb = _bits(int(node.max()))
     cb = _bits(len(classes) - 1)
     if 2 * nb + cb > 64:
@@ -170,16 +171,25 @@ def sorted_key_graph(
     for step in range(1, params.band + 1):
         same = (key[:-step] == key[step:]) & (row_cls[:-step] >= 0)
         a, b = node64[:-step][same], node64[step:][same]
-        codes.append(
-            (np.minimum(a, b) << np.uint64(nb + cb))
-            | (np.maximum(a, b) << np.uint64(cb))
-            | row_cls[:-step][same].astype(np.uint64)
-        )
-    code = np.sort(np.concatenate(codes))
+        lo = np.minimum(a, b)
+        lo <<= np.uint64(nb + cb)
+        np.maximum(a, b, out=a)
+        a <<= np.uint64(cb)
+        lo |= a
+        lo |= row_cls[:-step][same].astype(np.uint64)
+        codes.append(lo)
+        del same, a, b
+    del node64, row_cls
+    code = np.concatenate(codes)
+    del codes
+    code.sort()
     run = np.flatnonzero(np.append(True, code[1:] != code[:-1]))
     count = np.diff(np.append(run, len(code)))
-    pair = code[run] >> np.uint64(cb)
-    c = (code[run] & np.uint64((1 << cb) - 1)).astype(np.int64)
+    code = code[run]
+    del run
+    pair = code >> np.uint64(cb)
+    c = (code & np.uint64((1 << cb) - 1)).astype(np.int64)
+    del code
     return freq, _pair_edges(pair, nb, count, c, w_class, params)
 
 

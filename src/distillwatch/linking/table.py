@@ -96,64 +96,83 @@ def top_k_keep(
     """
     old, new = slice(0, settled), slice(settled, len(node))
     keep_old, keep_new = merged_top_k(
-        _rank_codes(node[old], kind[old], n[old], key[old]),
-        _rank_codes(node[new], kind[new], n[new], key[new]),
-        k,
+        (node[old], kind[old], n[old], key[old]), (node[new], kind[new], n[new], key[new]), k
     )
     return np.concatenate([keep_old, keep_new])
 
 
-Codes = tuple[np.ndarray, np.ndarray, np.ndarray]  # group id, (count, tie-break) code, key
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # node, kind, n, key
+# rows per step of the passes over the table: their temporaries stay in cache
+# (and below the allocator's mmap threshold) instead of being table-sized
+CHUNK = 1 << 18
 
 
-def _rank_codes(node: np.ndarray, kind: np.ndarray, n: np.ndarray, key: np.ndarray) -> Codes:
-    """Each row's (node, kind) group id and its (count, tie-break) code."""
-    gid = node.astype(np.int64)
+def _rank_codes(rows: Rows, at: slice) -> tuple[np.ndarray, np.ndarray]:
+    """The (node, kind) group id and the (count, tie-break) code of rows ``at``."""
+    node, kind, n, key = rows
+    gid = node[at].astype(np.int64)
     gid <<= _KIND_BITS
-    gid |= kind
-    low = n.astype(np.uint64)
+    gid |= kind[at]
+    low = n[at].astype(np.uint64)
     low <<= np.uint64(_TIE_BITS)
-    low |= key % np.uint64(TIE_MOD)
-    return gid, low, key
+    low |= key[at] % np.uint64(TIE_MOD)
+    return gid, low
 
 
-def merged_top_k(old: Codes, new: Codes, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _steps(rows: Rows) -> list[slice]:
+    m = len(rows[0])
+    return [slice(i, min(i + CHUNK, m)) for i in range(0, m, CHUNK)]
+
+
+def merged_top_k(old: Rows, new: Rows, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Which ``old`` and ``new`` rows each (node, kind) group keeps (:func:`top_k_keep`),
     ``old`` being a top-k (at most ``k`` rows per group) whose counts may have
     grown since. Counts never shrink, so a group's k-th best can only rise: a
     new row below the worst of a full group's old rows is out without ranking,
     and only the groups left with more than ``k`` rows are ranked."""
-    old_gid, old_low, old_key = old
-    new_gid, new_low, new_key = new
-    keep_old = np.ones(len(old_gid), bool)
-    keep_new = np.ones(len(new_gid), bool)
-    n_groups = max(int(old_gid.max(initial=-1)), int(new_gid.max(initial=-1))) + 1
-    size_old = np.bincount(old_gid, minlength=n_groups)
-    size = size_old + np.bincount(new_gid, minlength=n_groups)
-    if n_groups == 0 or size.max() <= k:
+    keep_old = np.ones(len(old[0]), bool)
+    keep_new = np.ones(len(new[0]), bool)
+    n_groups = (max(int(old[0].max(initial=-1)), int(new[0].max(initial=-1))) + 1) << _KIND_BITS
+    if n_groups == 0:
         return keep_old, keep_new
+    size_old = np.zeros(n_groups, np.int64)
+    worst = np.full(n_groups, np.iinfo(np.uint64).max, np.uint64)
+    for at in _steps(old):
+        gid, low = _rank_codes(old, at)
+        size_old += np.bincount(gid, minlength=n_groups)
+        np.minimum.at(worst, gid, low)
     full = size_old >= k
-    if full.any():
-        worst = np.full(n_groups, np.iinfo(np.uint64).max, np.uint64)
-        np.minimum.at(worst, old_gid, old_low)
-        out = full[new_gid] & (new_low < worst[new_gid])
-        keep_new = ~out
-        size -= np.bincount(new_gid[out], minlength=n_groups)
-    over = size > k
-    co = np.flatnonzero(over[old_gid])
-    cn = np.flatnonzero(keep_new & over[new_gid])
-    if len(co) + len(cn) == 0:
+    size = size_old
+    for at in _steps(new):
+        gid, low = _rank_codes(new, at)
+        out = full[gid] & (low < worst[gid])
+        keep_new[at] = ~out
+        size += np.bincount(gid[~out], minlength=n_groups)
+    if size.max() <= k:
         return keep_old, keep_new
-    ranked = _top_k(
-        np.concatenate([old_gid[co], new_gid[cn]]),
-        np.concatenate([old_low[co], new_low[cn]]),
-        np.concatenate([old_key[co], new_key[cn]]),
-        k,
-        n_groups,
-    )
-    keep_old[co] = ranked[: len(co)]
-    keep_new[cn] = ranked[len(co) :]
+    over = size > k
+    picked = [_candidates(old, keep_old, over), _candidates(new, keep_new, over)]
+    gid, low, key = (np.concatenate([p[i] for p in picked]) for i in (1, 2, 3))
+    ranked = _top_k(gid, low, key, k, n_groups)
+    cut = len(picked[0][0])
+    keep_old[picked[0][0]] = ranked[:cut]
+    keep_new[picked[1][0]] = ranked[cut:]
     return keep_old, keep_new
+
+
+def _candidates(
+    rows: Rows, keep: np.ndarray, over: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row, group, code, key) of the kept ``rows`` in groups ``over`` the limit."""
+    parts: list[tuple[np.ndarray, ...]] = []
+    for at in _steps(rows):
+        gid, low = _rank_codes(rows, at)
+        sel = np.flatnonzero(over[gid] & keep[at])
+        parts.append((sel + at.start, gid[sel], low[sel], rows[3][at][sel]))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.uint64), rows[3][:0]
+    row, gid, low, key = (np.concatenate(c) for c in zip(*parts, strict=True))
+    return row, gid, low, key
 
 
 def _top_k(gid: np.ndarray, low: np.ndarray, key: np.ndarray, k: int, n_groups: int) -> np.ndarray:
@@ -248,53 +267,65 @@ class EvidenceTable:
         rank = holder_rank(n_nodes, self.seed)
         # the new rows in table order, one per (key, node): ``src`` indexes ``new``
         o = key_order(new["key"], new["node"], rank)
-        key, node = new["key"][o], new["node"][o]
-        first = _run_starts(key)  # runs of keys, then of nodes within them
+        key, node = new.pop("key")[o], new.pop("node")[o]
         dup = np.zeros(len(key), bool)
-        dup[1:] = node[1:] == node[:-1]
-        dup[first] = False
+        dup[1:] = (node[1:] == node[:-1]) & (key[1:] == key[:-1])
         first = np.flatnonzero(~dup)
+        del dup
+        count = np.add.reduceat(new.pop("n")[o].astype(np.uint64), first).astype(np.uint32)
         src = o[first]
         key, node = key[first], node[first]
-        count = np.add.reduceat(new["n"][o].astype(np.uint64), first).astype(np.uint32)
+        del o, first
         old = self.cols
         m = len(old["key"])
         # their places in the table: the key's block, then the holder rank in it
         start = _run_starts(old["key"])
         keys = old["key"][start]
-        block = np.zeros(m, np.uint64)  # each row's key rank
-        block[start[1:]] = 1
-        np.cumsum(block, out=block)
-        code = (block << np.uint64(32)) | rank[old["node"]]
+        code = np.zeros(m, np.uint64)  # each row's key rank, then (rank << 32 | holder)
+        code[start[1:]] = 1
+        np.cumsum(code, out=code)
+        code <<= np.uint64(32)
+        code |= rank[old["node"]]
         pos = np.searchsorted(keys, key)
         present = pos < len(keys)
         present[present] = keys[pos[present]] == key[present]
         at = np.append(start, m)[pos]  # where the key's block starts (or would)
         mine = (pos.astype(np.uint64) << np.uint64(32)) | rank[node]
+        del pos, keys, start
         at[present] = np.searchsorted(code, mine[present])
         hit = present & (at < m)
         hit[hit] = code[at[hit]] == mine[hit]
+        del code, mine, present
         n_old = old["n"].copy()
         n_old[at[hit]] += count[hit]
         miss = np.flatnonzero(~hit)
+        del hit
         keep_old, keep_new = merged_top_k(
-            _rank_codes(old["node"], old["kind"], n_old, old["key"]),
-            _rank_codes(node[miss], new["kind"][src[miss]], count[miss], key[miss]),
+            (old["node"], old["kind"], n_old, old["key"]),
+            (node[miss], new["kind"][src[miss]], count[miss], key[miss]),
             self.k,
         )
         added = miss[keep_new]
+        del miss, keep_new
         ins = at[added]  # non-decreasing: the new rows are in table order
-        before = np.zeros(m + 1, np.int64)
-        np.cumsum(keep_old, out=before[1:])
-        dest_new = np.arange(len(ins)) + before[ins]
-        kept = np.flatnonzero(keep_old)
-        dest_old = before[kept] + np.cumsum(np.bincount(ins, minlength=m + 1))[kept]
-        total = len(kept) + len(ins)
+        src = src[added]
+        added_cols = {"key": key[added], "node": node[added], "n": count[added]}
+        del key, node, count, at
+        # a new row goes before the old row it was placed at, less the dropped ones
+        dropped = np.flatnonzero(~keep_old)
+        dest_new = np.arange(len(ins)) + ins - np.searchsorted(dropped, ins)
+        total = m - len(dropped) + len(ins)
+        old_slot = np.ones(total, bool)
+        old_slot[dest_new] = False
+        # column by column, each old one released once copied (peak: the table
+        # plus one column, not two tables)
+        old["n"] = n_old
+        del n_old
+        self.cols, self._frame = {}, None
         out: dict[str, np.ndarray] = {}
         for c, dt in COLS.items():
             col = np.empty(total, dt)
-            col[dest_old] = (n_old if c == "n" else old[c])[kept]
-            col[dest_new] = count[added] if c == "n" else new[c][src[added]]
+            col[old_slot] = old.pop(c)[keep_old]
+            col[dest_new] = added_cols[c] if c in added_cols else new.pop(c)[src]
             out[c] = col
         self.cols = out
-        self._frame = None
