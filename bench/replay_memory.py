@@ -32,6 +32,7 @@ import psutil
 
 import distillwatch.linking.attach as attach_mod
 import distillwatch.linking.linker as linker_mod
+import distillwatch.linking.table as table_mod
 from distillwatch.engine.detect import DetectSummary, feature_batches, finish, make_linker
 from distillwatch.engine.replay import Replay
 from distillwatch.engine.store import cut_windows
@@ -41,9 +42,9 @@ from distillwatch.scoring.config import Settings
 
 STEPS = {
     "compact": linker_mod,
-    "keep_top_keys": linker_mod,
-    "key_frequencies": linker_mod,
-    "build_edges": linker_mod,
+    "merge": table_mod.EvidenceTable,
+    "top_k_keep": table_mod,
+    "sorted_key_graph": linker_mod,
     "communities": linker_mod,
     "build_index": attach_mod.CampaignAttacher,
     "_rescore": linker_mod.CampaignLinker,

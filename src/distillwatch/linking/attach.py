@@ -152,19 +152,23 @@ class CampaignAttacher:
         """
         if self.index is None or len(joined) == 0:
             return np.zeros(0, np.uint64)
-        mine = members.filter(pl.Series(np.isin(members["node"].to_numpy(), joined)))
-        changed = np.unique(mine["key"].to_numpy())
-        rows = members.join(pl.DataFrame({"key": changed}), on="key", how="semi")
+        keys, node = members["key"].to_numpy(), members["node"].to_numpy()
+        mine = np.zeros(max(int(node.max(initial=0)), int(joined.max())) + 1, bool)
+        mine[joined] = True
+        changed = _distinct(keys[mine[node]])
+        if len(changed) == 0:
+            return changed
+        rows = members.filter(pl.Series(_lookup(changed, keys)[1]))
         key, camp, w, tool = _entries(rows, camp_of_node, malicious, excluded, freq)
         old_k, old_c, old_w, old_t = self.index
-        keep = ~np.isin(old_k, changed, assume_unique=True)
-        k2 = np.concatenate([old_k[keep], key])
-        order = np.argsort(k2, kind="stable")
+        keep = ~_lookup(changed, old_k)[1] if len(old_k) else np.zeros(0, bool)
+        old_k = old_k[keep]
+        at = np.searchsorted(old_k, key)  # the recomputed keys are not in old_k
         self.index = (
-            k2[order],
-            np.concatenate([old_c[keep], camp])[order],
-            np.concatenate([old_w[keep], w])[order],
-            np.concatenate([old_t[keep], tool])[order],
+            np.insert(old_k, at, key),
+            np.insert(old_c[keep], at, camp),
+            np.insert(old_w[keep], at, w),
+            np.insert(old_t[keep], at, tool),
         )
         return changed
 
@@ -239,31 +243,57 @@ def _entries(
     """Index entries (sorted keys, campaign, weight) of the keys in ``members``
     held by members of malicious campaigns (see :meth:`CampaignAttacher.build_index`)."""
     nodes = members["node"].to_numpy()
+    keys = members["key"].to_numpy()
     camp = camp_of_node[nodes]
     bad_rows = (camp >= 0) & malicious[np.maximum(camp, 0)] & ~excluded[nodes]
-    held = pl.DataFrame({"key": members["key"].to_numpy()[bad_rows], "camp": camp[bad_rows]})
+    hk, hc = keys[bad_rows], camp[bad_rows]
+    if len(hk) > 1 and not (hk[1:] >= hk[:-1]).all():  # the linker's table is key-sorted
+        order = np.argsort(hk, kind="stable")
+        hk, hc = hk[order], hc[order]
     # Per key, the campaign holding it most (ties: lower index, so the index is
     # the same on every run) and how many members hold it. Most keys are held
-    # by one campaign only: one group_by settles them; the (key, campaign)
+    # by one campaign only: their runs settle them; the (key, campaign)
     # counts are needed only for the keys held by several.
-    per = held.group_by("key").agg(
-        pl.col("camp").min().alias("lo"), pl.col("camp").max().alias("hi"), pl.len().alias("c")
-    )
-    hold = per.filter(pl.col("lo") == pl.col("hi")).select("key", pl.col("lo").alias("camp"), "c")
-    multi = per.filter(pl.col("lo") != pl.col("hi")).select("key")
-    if multi.height:
-        best = (
-            held.join(multi, on="key", how="semi")
-            .group_by("key", "camp")
-            .agg(pl.len().alias("c"))
-            .sort(["key", "c", "camp"], descending=[False, True, False])
-            .unique("key", keep="first", maintain_order=True)
-        )
-        hold = pl.concat([hold, best])
-    idx = hold.join(freq, on="key", how="inner").sort("key")
-    kind, df = idx["kind"].to_numpy(), idx["df"].to_numpy()
-    share = campaign_share_weights(kind, df, idx["c"].to_numpy())
+    start = np.flatnonzero(np.append(True, hk[1:] != hk[:-1])) if len(hk) else hk[:0]
+    uk = hk[start]
+    if len(uk) == 0:
+        return uk, np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool)
+    lo = np.minimum.reduceat(hc, start)
+    hi = np.maximum.reduceat(hc, start)
+    held = np.diff(np.append(start, len(hk)))
+    best = lo.copy()
+    multi = np.flatnonzero(lo != hi)
+    if len(multi):
+        rows = np.repeat(lo != hi, held)
+        mk, mc = hk[rows], hc[rows]
+        order = np.lexsort((mc, mk))
+        mk, mc = mk[order], mc[order]
+        run = np.flatnonzero(np.append(True, (mk[1:] != mk[:-1]) | (mc[1:] != mc[:-1])))
+        rk, rc = mk[run], mc[run]
+        rn = np.diff(np.append(run, len(mk)))
+        top = np.lexsort((rc, -rn, rk))  # per key: most members, then lower campaign
+        first = top[np.append(True, rk[top][1:] != rk[top][:-1])]
+        best[multi] = rc[first]
+        held[multi] = rn[first]
+    fk = freq["key"].to_numpy()
+    f_kind, f_df = freq["kind"].to_numpy(), freq["df"].to_numpy()
+    if len(fk) > 1 and not (fk[1:] >= fk[:-1]).all():
+        order = np.argsort(fk, kind="stable")
+        fk, f_kind, f_df = fk[order], f_kind[order], f_df[order]
+    if len(fk) == 0:
+        return uk[:0], best[:0], np.zeros(0), np.zeros(0, bool)
+    pos, found = _lookup(fk, uk)
+    pos = pos[found]
+    kind, df = f_kind[pos], f_df[pos]
     # join-only (tooling) keys say nothing about a pair of accounts: campaign share only
-    pair = np.where(np.isin(kind, ATTACH_ONLY_CODES), 0.0, key_weights(kind, df))
-    w = np.maximum(pair, share)
-    return idx["key"].to_numpy(), idx["camp"].to_numpy(), w, np.isin(kind, ATTACH_ONLY_CODES)
+    tool = np.isin(kind, ATTACH_ONLY_CODES)
+    pair = np.where(tool, 0.0, key_weights(kind, df))
+    w = np.maximum(pair, campaign_share_weights(kind, df, held[found]))
+    return uk[found], best[found], w, tool
+
+
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (``np.unique`` hashes first: ~100x slower on large
+    arrays of distinct 64-bit keys with NumPy 2.4)."""
+    s = np.sort(x)
+    return s[np.append(True, s[1:] != s[:-1])] if len(s) else s

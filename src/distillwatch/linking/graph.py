@@ -115,6 +115,142 @@ def build_edges(
 
 
 _SHIFT, _LOW = np.uint64(32), np.uint64(0xFFFFFFFF)
+EMPTY_EDGES = {"src": pl.Int32, "dst": pl.Int32, "w": pl.Float64, "keys": pl.UInt32}
+
+
+def sorted_key_graph(
+    key: np.ndarray,
+    kind: np.ndarray,
+    node: np.ndarray,
+    params: GraphParams,
+    excluded: np.ndarray | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`key_frequencies` and :func:`build_edges` (edges sorted by ``src, dst``)
+    of evidence rows already sorted by key and, within a key, by the blocking
+    order ``fmix64(node + seed)`` (:class:`distillwatch.linking.table.EvidenceTable`):
+    no grouping or sorting of the rows, and the pair sums are exact. Join-only
+    kinds make no edges (as in :func:`build_edges`).
+
+    Pair weights are summed as integers (each key weight in units of
+    ``2**-shift``, ``shift`` as fine as the largest pair's sum allows, 52 bits at
+    most): exact and independent of the summation order, where the float sums
+    of :func:`build_edges` depend on Polars' group order in the last bit. Both
+    are rounded to 9 decimals, so they differ only for a sum within ~1e-15 of a
+    rounding midpoint (where :func:`build_edges` itself varies between runs).
+    A pair's (kind, df) weight classes are counted by sorting packed
+    (pair, class) codes: a plain sort of 64-bit integers, no argsort.
+    """
+    if excluded is not None and len(key) and excluded.any():
+        eff = ~excluded[node]
+        key, kind, node = key[eff], kind[eff], node[eff]
+    m = len(key)
+    first = np.ones(m, bool)
+    if m > 1:
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+    start = np.flatnonzero(first)
+    df = np.diff(np.append(start, m))
+    k_kind = kind[start]
+    freq = pl.DataFrame(
+        {"key": key[start], "kind": k_kind, "df": df.astype(np.uint32)},
+        schema={"key": pl.UInt64, "kind": pl.Int8, "df": pl.UInt32},
+    )
+    # join-only kinds (evidence.ATTACH_ONLY) are counted in freq but make no edges
+    ok = (df >= 2) & (df <= params.max_df) & ~np.isin(k_kind, ATTACH_ONLY_CODES)
+    if not ok.any():
+        return freq, pl.DataFrame(schema=EMPTY_EDGES)
+    # weight class of each key: its (kind, df)
+    span = int(df.max()) + 1
+    combo = k_kind.astype(np.int64) * span + df
+    classes = np.sort(combo[ok])
+    classes = classes[np.flatnonzero(np.append(True, classes[1:] != classes[:-1]))]
+    w_class = key_weights(classes // span, classes % span)
+    cls = np.where(ok, np.searchsorted(classes, combo), -1).astype(np.int32)
+    row_cls = np.repeat(cls, df)
+    del combo, cls, first, start
+    nb = _bits(int(node.max()))
+    cb = _bits(len(classes) - 1)
+    if 2 * nb + cb > 64:
+        return freq, _edges_argsort(key, node, row_cls, w_class, params)
+    node64 = node.astype(np.uint64)
+    codes = []
+    for step in range(1, params.band + 1):
+        same = (key[:-step] == key[step:]) & (row_cls[:-step] >= 0)
+        a, b = node64[:-step][same], node64[step:][same]
+        lo = np.minimum(a, b)
+        lo <<= np.uint64(nb + cb)
+        np.maximum(a, b, out=a)
+        a <<= np.uint64(cb)
+        lo |= a
+        lo |= row_cls[:-step][same].astype(np.uint64)
+        codes.append(lo)
+        del same, a, b
+    del node64, row_cls
+    code = np.concatenate(codes)
+    del codes
+    code.sort()
+    run = np.flatnonzero(np.append(True, code[1:] != code[:-1]))
+    count = np.diff(np.append(run, len(code)))
+    code = code[run]
+    del run
+    pair = code >> np.uint64(cb)
+    c = (code & np.uint64((1 << cb) - 1)).astype(np.int64)
+    del code
+    return freq, _pair_edges(pair, nb, count, c, w_class, params)
+
+
+def _bits(x: int) -> int:
+    return max(int(x).bit_length(), 1)
+
+
+def _pair_edges(
+    pair: np.ndarray,
+    nb: int,
+    count: np.ndarray,
+    cls: np.ndarray,
+    w_class: np.ndarray,
+    params: GraphParams,
+) -> pl.DataFrame:
+    """Edges from sorted (pair, class) runs: ``count`` keys of weight class ``cls``."""
+    ps = np.flatnonzero(np.append(True, pair[1:] != pair[:-1]))
+    keys = np.add.reduceat(count, ps)
+    # the largest sum must stay below 2**63
+    top = float(keys.max()) * float(w_class.max())
+    shift = min(52, 62 - max(int(np.ceil(np.log2(max(top, 1.0)))), 0))
+    q_class = np.round(np.ldexp(w_class, shift)).astype(np.int64)
+    q = np.add.reduceat(count.astype(np.int64) * q_class[cls], ps)
+    w = pl.Series("w", np.ldexp(q.astype(np.float64), -shift)).round(9)
+    up = pair[ps]
+    e = pl.DataFrame(
+        {
+            "src": (up >> np.uint64(nb)).astype(np.int32),
+            "dst": (up & np.uint64((1 << nb) - 1)).astype(np.int32),
+            "w": w,
+            "keys": keys.astype(np.uint32),
+        }
+    )
+    return e.filter(pl.col("w") >= params.min_weight)
+
+
+def _edges_argsort(
+    key: np.ndarray,
+    node: np.ndarray,
+    row_cls: np.ndarray,
+    w_class: np.ndarray,
+    params: GraphParams,
+) -> pl.DataFrame:
+    """:func:`sorted_key_graph`'s pair step when packed codes would not fit 64 bits."""
+    node64 = node.astype(np.uint64)
+    pairs, cls = [], []
+    for step in range(1, params.band + 1):
+        same = (key[:-step] == key[step:]) & (row_cls[:-step] >= 0)
+        a, b = node64[:-step][same], node64[step:][same]
+        pairs.append((np.minimum(a, b) << _SHIFT) | np.maximum(a, b))
+        cls.append(row_cls[:-step][same])
+    pair = np.concatenate(pairs)
+    order = np.argsort(pair, kind="stable")
+    return _pair_edges(
+        pair[order], 32, np.ones(len(pair), np.int64), np.concatenate(cls)[order], w_class, params
+    )
 
 
 def _pair_sums(m: pl.DataFrame, params: GraphParams) -> pl.DataFrame:

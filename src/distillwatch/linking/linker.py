@@ -73,27 +73,21 @@ from distillwatch.linking.evidence import (
     KIND_CODE,
     AccountFacts,
     compact,
-    empty_evidence,
     evidence_arrays,
     mix,
     row_facts,
     str_keys,
 )
-from distillwatch.linking.graph import (
-    GraphParams,
-    build_edges,
-    communities,
-    key_frequencies,
-)
+from distillwatch.linking.graph import GraphParams, communities, sorted_key_graph
 from distillwatch.linking.profile import CampaignProfiles
 from distillwatch.linking.report import campaign_links, campaign_record, reasons_by_node
+from distillwatch.linking.table import EvidenceTable
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
 from distillwatch.signals.state import EntityState
 
 HOUR_MS = 3_600_000
 MAX_PENDING_CHUNKS = 8
-MERGE_PARTS = 8
 
 
 @dataclass(frozen=True)
@@ -261,7 +255,8 @@ class CampaignLinker:
         self.node_of: dict[str, int] = {}
         self.node_ids: list[str] = []
         self._acct_row: list[int] = []  # node -> accounts-table row (-1: unknown)
-        self.members = empty_evidence()
+        # the evidence table, sorted in the graph's holder order (linking/table.py)
+        self._table = EvidenceTable(self.p.max_keys_per_kind, self.p.graph.seed)
         self._raw: list[dict[str, np.ndarray]] = []  # evidence arrays not yet compacted
         self._raw_rows = 0
         # compacted chunks of evidence not yet merged into members: merged once, at
@@ -487,22 +482,16 @@ class CampaignLinker:
             held[inside] = self.malicious[camp[inside]]
         return int((reviewed & ~held).sum())
 
+    @property
+    def members(self) -> pl.DataFrame:
+        """The merged evidence (key, kind, node, a, b, n), sorted by key and holder rank."""
+        return self._table.frame()
+
     def _merge(self) -> None:
         if self._raw or self._pending:
-            frames = [f for f in (self.members, *self._pending) if f.height]
-            if self._raw:
-                frames.append(compact(self._raw))
+            parts: list[pl.DataFrame | dict[str, np.ndarray]] = [*self._pending, *self._raw]
             self._raw, self._raw_rows, self._pending = [], 0, []
-            # A node's evidence never meets another node's in compaction or in
-            # the per-(node, kind) top-k, so both run per node partition: the
-            # group_by transients are 1/MERGE_PARTS of the table (they were
-            # the replay's memory peak), the result is the same.
-            merged = []
-            for part in range(MERGE_PARTS):
-                mine = [f.filter(pl.col("node") % MERGE_PARTS == part) for f in frames]
-                m = compact([], pl.concat(mine))
-                merged.append(keep_top_keys(m, self.p.max_keys_per_kind))
-            self.members = pl.concat(merged)
+            self._table.merge(parts, len(self.node_ids))
 
     def _rebuild(self, state: EntityState) -> None:
         self._merge()
@@ -510,11 +499,13 @@ class CampaignLinker:
         self._fresh = []
         self._mark_resellers(state)
         n = len(self.node_ids)
-        self._freq = key_frequencies(self.members, self._excluded[:n])
         strong = self.p.graph.min_weight
         weak = 0.0 < self.p.weak_edge < strong
         gp = replace(self.p.graph, min_weight=self.p.weak_edge) if weak else self.p.graph
-        edges = build_edges(self.members, gp, self._excluded[:n], self._freq)
+        rows = self._table.cols
+        self._freq, edges = sorted_key_graph(
+            rows["key"], rows["kind"], rows["node"], gp, self._excluded[:n]
+        )
         if weak:
             labels = two_stage_communities(
                 edges, n, self.p.graph, self.p.weak_edge, self.p.min_members
