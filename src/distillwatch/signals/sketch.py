@@ -42,15 +42,19 @@ def update(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:
     if not keep.any():
         return
     idx, rank = register_updates(hashes[keep])
+    assert registers.flags.c_contiguous  # else reshape(-1) would be a copy
     flat = registers.reshape(-1)
     np.maximum.at(flat, rows[keep].astype(np.int64) * M + idx, rank)
 
 
-def update_many(
-    registers: Sequence[np.ndarray], rows: np.ndarray, hashes: Sequence[np.ndarray]
-) -> None:
-    """``update(registers[j], rows, hashes[j])`` for every j, mixing all the
-    hashes in one :func:`register_updates` pass (it is element-wise)."""
+def update_block(block: np.ndarray, rows: np.ndarray, hashes: Sequence[np.ndarray]) -> None:
+    """Add ``hashes[j]`` (parallel to ``rows``; 0 = no value) to sketch ``j`` of
+    each row, the sketches being a C-contiguous (entities, sketches, M) uint8
+    block; one :func:`register_updates` pass and one ``np.maximum.at`` for all
+    (both element-wise, and max is order-free: the registers ``update`` gives)."""
+    assert block.dtype == np.uint8 and block.flags.c_contiguous
+    n_sketch = block.shape[1]
+    assert len(hashes) == n_sketch
     n = len(rows)
     flat_hashes = np.concatenate(hashes).astype(np.uint64, copy=False)
     nonzero = flat_hashes != 0
@@ -59,13 +63,13 @@ def update_many(
     idx, rank = register_updates(flat_hashes)
     # a zero hash (no value) gets rank 0, and max(register, 0) leaves a uint8
     # register as it is: the same registers as dropping those entries, without
-    # a mask per sketch (its fixed cost counted on the gateway's one-row batches)
+    # a mask per sketch
     rank *= nonzero
-    pos = (rows.astype(np.int64) * M + idx.reshape(len(registers), n)).reshape(-1)
-    for j, reg in enumerate(registers):
-        assert reg.dtype == np.uint8
-        part = slice(j * n, (j + 1) * n)
-        np.maximum.at(reg.reshape(-1), pos[part], rank[part])
+    # (sketch j, row i) -> register (rows[i], j, idx) of the block
+    base = (
+        rows.astype(np.int64) * (n_sketch * M) + (np.arange(n_sketch, dtype=np.int64) * M)[:, None]
+    )
+    np.maximum.at(block.reshape(-1), (base + idx.reshape(n_sketch, n)).reshape(-1), rank)
 
 
 # 2 ** -r for every uint8 register value r (exact powers of two: the same
