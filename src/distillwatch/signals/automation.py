@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from distillwatch.signals.base import Signal, clip, ramp, share
+from distillwatch.signals.base import ShareSignal, Signal, clip, ramp
 from distillwatch.signals.state import StateView
 
 
@@ -87,7 +87,7 @@ class TimingRegularity(Signal):
         return f"inter-arrival spread {value:.2f} (log-seconds std; humans are usually > 2)"
 
 
-class SingleTurnShare(Signal):
+class SingleTurnShare(ShareSignal):
     """Share of requests that are single-turn (no prior assistant turn).
 
     Catches: data-generation pipelines that send isolated tasks. Misses:
@@ -99,11 +99,9 @@ class SingleTurnShare(Signal):
     group = "automation"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "single_turn")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.6, 0.95)
+    share_of = "single_turn"
+    ramp_lo = 0.6
+    ramp_hi = 0.95
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests are single-turn"
@@ -121,6 +119,7 @@ class TemplateReuse(Signal):
     group = "automation"
     min_requests = 30
     unit = " near-duplicate rate"
+    sketches = ("near",)
 
     def measure(self, v: StateView) -> np.ndarray:
         n = np.maximum(v["n"], 1.0)
@@ -145,6 +144,7 @@ class ParamUniformity(Signal):
     group = "automation"
     min_requests = 50
     unit = " distinct parameter signatures"
+    sketches = ("params",)
 
     def measure(self, v: StateView) -> np.ndarray:
         return v.distinct("params")

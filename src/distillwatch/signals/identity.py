@@ -96,6 +96,7 @@ class InfraRotation(Signal):
     group = "identity"
     min_requests = 20
     unit = " distinct prefixes per request"
+    sketches = ("prefixes",)
 
     def measure(self, v: StateView) -> np.ndarray:
         n = np.maximum(v["n"], 1.0)
