@@ -52,7 +52,8 @@ def _bits(a: np.ndarray) -> bytes:
 
 
 class _OwnRamp(CotElicitation):
-    """A share signal with its own suspicion: score_many must not stack it."""
+    """A share signal with its own suspicion: score_many must measure it with
+    the share signals but not ramp it with the ramp signals."""
 
     name = "own_ramp"
 
@@ -60,12 +61,30 @@ class _OwnRamp(CotElicitation):
         return ramp(m, 0.05, 0.1) * 0.5
 
 
-def test_plan_stacks_plain_share_signals_only() -> None:
-    signals = [cls() for cls in ALL_SIGNALS] + [_OwnRamp()]
+class _OwnShare(CotElicitation):
+    """A share signal with its own measure: ramped stacked, measured alone."""
+
+    name = "own_share"
+
+    def measure(self, v: StateView) -> np.ndarray:
+        return v["cot_hi"] / np.maximum(v["n"], 3.0)
+
+
+def test_plan_stacks_plain_share_and_ramp_signals_only() -> None:
+    signals = [cls() for cls in ALL_SIGNALS] + [_OwnRamp(), _OwnShare()]
     plan = ScorePlan(signals)
-    stacked = {signals[i].name for i in plan.share_rows.tolist()}
-    assert stacked == {s.name for s in signals if type(s).__bases__ == (ShareSignal,)}
-    assert len(stacked) >= 7 and "own_ramp" not in stacked
+    shared = {signals[i].name for i in plan.share_rows.tolist()}
+    ramped = {signals[i].name for i in plan.ramp_rows.tolist()}
+    plain = {s.name for s in signals if type(s).__bases__ == (ShareSignal,)}
+    assert shared == plain | {"own_ramp"}
+    assert ramped == plain | {"own_share"} | {
+        "capability_concentration",
+        "timing_regularity",
+        "template_reuse",
+        "param_uniformity",
+    }
+    assert sorted(plan.measure_rows) == sorted(set(range(len(signals))) - set(plan.share_rows))
+    assert sorted(plan.suspicion_rows) == sorted(set(range(len(signals))) - set(plan.ramp_rows))
 
 
 class _SpyView(StateView):
@@ -91,7 +110,7 @@ def test_score_many_equals_each_signal(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = [0, 1, 1, 2, 7, 30][seed % 6]
     v = _view(rng, n, odd=seed % 2 == 1, block=seed % 4 >= 2)
-    signals = [cls() for cls in ALL_SIGNALS] + [_OwnRamp()]
+    signals = [cls() for cls in ALL_SIGNALS] + [_OwnRamp(), _OwnShare()]
     with np.errstate(all="ignore"):
         ms, ss = score_many(signals, v)
         for i, s in enumerate(signals):

@@ -102,31 +102,40 @@ class Signal(ABC):
         return m, _shrink(self.suspicion(v, m), v["n"], float(self.min_requests))
 
 
-class ShareSignal(Signal):
-    """A signal whose measure is the share of requests with a property (the
-    state column ``share_of`` counts them) and whose suspicion ramps from 0 at
-    ``ramp_lo`` to 1 at ``ramp_hi``. :func:`score_many` scores all such signals
-    of a scorer in one stacked pass (the same arithmetic, element by element)."""
+class RampSignal(Signal):
+    """A signal whose suspicion is a ramp of its measure: 0 at or below
+    ``ramp_lo``, 1 at or above ``ramp_hi``, linear between (``falling``: one
+    minus that). :func:`score_many` ramps all such signals of a scorer in one
+    stacked pass (the same arithmetic, element by element)."""
 
-    share_of: ClassVar[str]
     ramp_lo: ClassVar[float]
     ramp_hi: ClassVar[float]
+    falling: ClassVar[bool] = False
+
+    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
+        r = ramp(m, self.ramp_lo, self.ramp_hi)
+        return 1.0 - r if self.falling else r
+
+
+class ShareSignal(RampSignal):
+    """A ramp signal whose measure is the share of requests with a property
+    (the state column ``share_of`` counts them); :func:`score_many` reads the
+    columns of all such signals in one gather."""
+
+    share_of: ClassVar[str]
 
     def measure(self, v: StateView) -> np.ndarray:
         return share(v, self.share_of)
 
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, self.ramp_lo, self.ramp_hi)
+
+def _plain_share(s: Signal) -> bool:
+    """A ShareSignal measured by ShareSignal's own measure."""
+    return isinstance(s, ShareSignal) and type(s).measure is ShareSignal.measure
 
 
-def _is_plain_share(s: Signal) -> bool:
-    """A ShareSignal whose measure and suspicion are ShareSignal's own."""
-    t = type(s)
-    return (
-        isinstance(s, ShareSignal)
-        and t.measure is ShareSignal.measure
-        and t.suspicion is ShareSignal.suspicion
-    )
+def _plain_ramp(s: Signal) -> bool:
+    """A RampSignal whose suspicion is RampSignal's own."""
+    return isinstance(s, RampSignal) and type(s).suspicion is RampSignal.suspicion
 
 
 # The steps of Signal.score around measure and suspicion, element-wise, so that
@@ -146,21 +155,27 @@ def _shrink(suspicion: np.ndarray, n: np.ndarray, min_requests: float | np.ndarr
 
 class ScorePlan:
     """What :func:`score_many` needs of a list of signals, worked out once:
-    which are plain share signals (scored stacked) and their columns and ramp
-    bounds, the others, the sketches all of them read, and ``min_requests``."""
+    the plain share signals (measured stacked) and their columns, the plain
+    ramp signals (ramped stacked) and their bounds, the sketches all of them
+    read, and ``min_requests``."""
 
     def __init__(self, signals: Sequence[Signal]) -> None:
         self.signals = list(signals)
-        shares = [i for i, s in enumerate(self.signals) if _is_plain_share(s)]
+        shares = [i for i, s in enumerate(self.signals) if _plain_share(s)]
         self.share_rows = np.array(shares, dtype=np.intp)
-        self.other_rows = [i for i in range(len(self.signals)) if i not in set(shares)]
-        picked = [self.signals[i] for i in shares]
-        self.share_cols = tuple(s.share_of for s in picked)  # type: ignore[attr-defined]
-        self.share_at = num_index(self.share_cols) if picked else None
-        self.ramp_lo = np.array([[float(s.ramp_lo)] for s in picked])  # type: ignore[attr-defined]
-        self.ramp_width = np.array(
-            [[float(s.ramp_hi) - float(s.ramp_lo)] for s in picked]  # type: ignore[attr-defined]
+        self.measure_rows = [i for i, s in enumerate(self.signals) if not _plain_share(s)]
+        self.share_cols = tuple(
+            s.share_of for s in self.signals if isinstance(s, ShareSignal) and _plain_share(s)
         )
+        self.share_at = num_index(self.share_cols) if shares else None
+        ramped = [s for s in self.signals if isinstance(s, RampSignal) and _plain_ramp(s)]
+        self.ramp_rows = np.array(
+            [i for i, s in enumerate(self.signals) if _plain_ramp(s)], dtype=np.intp
+        )
+        self.suspicion_rows = [i for i, s in enumerate(self.signals) if not _plain_ramp(s)]
+        self.ramp_lo = np.array([[float(s.ramp_lo)] for s in ramped])
+        self.ramp_width = np.array([[float(s.ramp_hi) - float(s.ramp_lo)] for s in ramped])
+        self.falling = np.array([[s.falling] for s in ramped], dtype=bool)
         self.sketches = tuple(dict.fromkeys(k for s in self.signals for k in s.sketches))
         self.min_requests = np.array([[float(s.min_requests)] for s in self.signals])
 
@@ -182,9 +197,10 @@ def score_many(
     """``Signal.score`` of several signals, stacked: row i is ``signals[i].score(v)``.
 
     The steps around each signal's measure and suspicion are element-wise, so
-    they run once on the (signals x entities) arrays, and the plain share
-    signals (:class:`ShareSignal`) are measured and ramped together, their
-    columns read in one gather (the same values: a test checks). For one
+    they run once on the (signals x entities) arrays; the plain share signals
+    (:class:`ShareSignal`) are measured together, their columns read in one
+    gather, and the plain ramp signals (:class:`RampSignal`) ramped together
+    (the same values: a test checks). For one
     entity (the gateway) this saves most of the per-signal NumPy calls.
     ``plan``: :class:`ScorePlan` of ``signals`` (callers scoring often pass it
     precomputed); ``min_requests``: the signals' ``min_requests`` as a column.
@@ -197,18 +213,21 @@ def score_many(
     assert plan.signals == list(signals)
     if len(plan.sketches) > 1:
         v.distinct_many(plan.sketches)
-    share_rows = plan.share_rows
+    share_rows, ramp_rows = plan.share_rows, plan.ramp_rows
     m = np.empty((len(signals), k))
     if len(share_rows):
         m[share_rows] = _share_measures(v, plan)
-    for i in plan.other_rows:
+    for i in plan.measure_rows:
         m[i] = signals[i].measure(v)
     m = _clean_measures(m)
     susp = np.empty((len(signals), k))
-    if len(share_rows):
-        # ramp(m, lo, hi) of each share signal's row: (m - lo) / (hi - lo), clipped
-        susp[share_rows] = clip((m[share_rows] - plan.ramp_lo) / plan.ramp_width, 0.0, 1.0)
-    for i in plan.other_rows:
+    if len(ramp_rows):
+        # ramp(m, lo, hi) of each ramp signal's row, (m - lo) / (hi - lo) clipped,
+        # and one minus that for the falling ones
+        r = clip((m[ramp_rows] - plan.ramp_lo) / plan.ramp_width, 0.0, 1.0)
+        np.subtract(1.0, r, out=r, where=plan.falling)
+        susp[ramp_rows] = r
+    for i in plan.suspicion_rows:
         susp[i] = signals[i].suspicion(v, m[i])
     if min_requests is None:
         min_requests = plan.min_requests

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from distillwatch.features.classifiers import CAPABILITIES
-from distillwatch.signals.base import ShareSignal, Signal, ramp
+from distillwatch.signals.base import RampSignal, ShareSignal
 from distillwatch.signals.state import StateView
 
 HIGH_VALUE = ("coding", "agentic", "math", "reasoning")
@@ -61,7 +61,7 @@ class RubricShare(ShareSignal):
         return f"{value:.0%} of requests ask to grade or score a response against criteria"
 
 
-class CapabilityConcentration(Signal):
+class CapabilityConcentration(RampSignal):
     """Share of requests in high-value areas (coding, agentic/tool use, math, reasoning).
 
     Catches: capability sweeps that focus on what makes a frontier model
@@ -73,13 +73,13 @@ class CapabilityConcentration(Signal):
     group = "harvest"
     unit = " of requests"
 
+    ramp_lo = 0.55
+    ramp_hi = 0.95
+
     def measure(self, v: StateView) -> np.ndarray:
         n = v["n"]
-        hv = v["cap"][:, _HV_IDX].sum(axis=1)
+        hv = np.add.reduce(v["cap"][:, _HV_IDX], axis=1)  # .sum(axis=1), no wrapper
         return np.divide(hv, n, out=np.zeros(n.shape, n.dtype), where=n > 0)
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.55, 0.95)
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests target coding, agentic, math or reasoning"

@@ -70,6 +70,10 @@ class AccountAgeRamp(Signal):
 
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
         known = ~np.isnan(v["created_ms"])
+        if not np.logical_or.reduce(known, axis=None):
+            # no sign-up date (always so without an accounts table, as in the
+            # gateway): the np.where below would give 0 everywhere
+            return np.zeros(len(known))
         young = 1.0 - ramp(m, 2.0, 14.0)
         # dormancy only counts for idle time the log actually covers: an old
         # account whose first request comes when the log starts is not "woken up"

@@ -12,6 +12,7 @@ near exact through linear counting.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 
@@ -47,6 +48,14 @@ def update(registers: np.ndarray, rows: np.ndarray, hashes: np.ndarray) -> None:
     np.maximum.at(flat, rows[keep].astype(np.int64) * M + idx, rank)
 
 
+@cache
+def _sketch_offsets(n_sketch: int) -> np.ndarray:
+    """Offset of each sketch's registers in an entity's row of a block, as a column."""
+    out = (np.arange(n_sketch, dtype=np.int64) * M)[:, None]
+    out.flags.writeable = False
+    return out
+
+
 def update_block(block: np.ndarray, rows: np.ndarray, hashes: Sequence[np.ndarray]) -> None:
     """Add ``hashes[j]`` (parallel to ``rows``; 0 = no value) to sketch ``j`` of
     each row, the sketches being a C-contiguous (entities, sketches, M) uint8
@@ -66,9 +75,7 @@ def update_block(block: np.ndarray, rows: np.ndarray, hashes: Sequence[np.ndarra
     # a mask per sketch
     rank *= nonzero
     # (sketch j, row i) -> register (rows[i], j, idx) of the block
-    base = (
-        rows.astype(np.int64) * (n_sketch * M) + (np.arange(n_sketch, dtype=np.int64) * M)[:, None]
-    )
+    base = rows.astype(np.int64) * (n_sketch * M) + _sketch_offsets(n_sketch)
     np.maximum.at(block.reshape(-1), (base + idx.reshape(n_sketch, n)).reshape(-1), rank)
 
 
