@@ -47,12 +47,17 @@ def fmix64(h: np.ndarray) -> np.ndarray:
         return _fmix64(h)
 
 
+_SHIFT33 = U64(33)
+_FMIX_C1 = U64(0xFF51AFD7ED558CCD)
+_FMIX_C2 = U64(0xC4CEB9FE1A85EC53)
+
+
 def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> U64(33))
-    h = h * U64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> U64(33))
-    h = h * U64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> U64(33))
+    h = h ^ (h >> _SHIFT33)
+    h = h * _FMIX_C1
+    h = h ^ (h >> _SHIFT33)
+    h = h * _FMIX_C2
+    return h ^ (h >> _SHIFT33)
 
 
 @lru_cache(maxsize=4)
