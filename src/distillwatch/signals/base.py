@@ -160,7 +160,7 @@ class ScorePlan:
     read, and ``min_requests``."""
 
     def __init__(self, signals: Sequence[Signal]) -> None:
-        self.signals = list(signals)
+        self.signals = signals if isinstance(signals, list) else list(signals)
         shares = [i for i, s in enumerate(self.signals) if _plain_share(s)]
         self.share_rows = np.array(shares, dtype=np.intp)
         self.measure_rows = [i for i, s in enumerate(self.signals) if not _plain_share(s)]
@@ -210,7 +210,7 @@ def score_many(
         return np.zeros((0, k)), np.zeros((0, k))
     if plan is None:
         plan = ScorePlan(signals)
-    assert plan.signals == list(signals)
+    assert plan.signals is signals or plan.signals == list(signals)
     if len(plan.sketches) > 1:
         v.distinct_many(plan.sketches)
     share_rows, ramp_rows = plan.share_rows, plan.ramp_rows

@@ -37,7 +37,8 @@ class TierTrust(Signal):
         tier = v["tier"]
         known = ~np.isnan(tier)
         prior = np.full(len(tier), 0.5)
-        prior[known] = _PRIOR[tier[known].astype(np.int64)]
+        if np.logical_or.reduce(known, axis=None):  # (else the assignment selects nothing)
+            prior[known] = _PRIOR[tier[known].astype(np.int64)]
         verified = v["verified"]
         prior = np.where(verified == 1.0, prior * 0.4, prior)
         return prior

@@ -21,6 +21,8 @@ from distillwatch.features.fingerprint import fmix64
 M = 32
 _LOG2M = 5
 _ALPHA = 0.697  # HLL bias constant for m = 32
+_LOW_BITS = np.uint64(M - 1)
+_WORD_SHIFT = np.uint64(_LOG2M)
 
 
 def register_updates(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -28,12 +30,13 @@ def register_updates(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # re-mix so that keys with structure (sequential ids, 63-bit hashes) still
     # spread over all 64 bits
     h = fmix64(hashes.astype(np.uint64, copy=False))
-    idx = (h & np.uint64(M - 1)).astype(np.int64)
-    w = h >> np.uint64(_LOG2M)
-    # leading zeros of the remaining (64 - log2M)-bit word, plus one
+    idx = (h & _LOW_BITS).astype(np.int64)
+    w = h >> _WORD_SHIFT
+    # leading zeros of the remaining (64 - log2M)-bit word, plus one; a zero
+    # word has exponent 0 (frexp(0.0) == (0.0, 0)), so it gets the most
+    # leading zeros plus one, 64 - log2M + 1, as it should
     _, exp = np.frexp(w.astype(np.float64))
-    rank = (64 - _LOG2M) - exp + 1
-    rank = np.where(w == 0, 64 - _LOG2M + 1, rank)
+    rank = (64 - _LOG2M + 1) - exp
     return idx, rank.astype(np.uint8)
 
 
@@ -67,7 +70,7 @@ def update_block(block: np.ndarray, rows: np.ndarray, hashes: Sequence[np.ndarra
     n = len(rows)
     flat_hashes = np.concatenate(hashes).astype(np.uint64, copy=False)
     nonzero = flat_hashes != 0
-    if not nonzero.any():
+    if not np.logical_or.reduce(nonzero, axis=None):
         return
     idx, rank = register_updates(flat_hashes)
     # a zero hash (no value) gets rank 0, and max(register, 0) leaves a uint8
@@ -84,16 +87,20 @@ def update_block(block: np.ndarray, rows: np.ndarray, hashes: Sequence[np.ndarra
 _POW2 = np.exp2(-np.arange(256, dtype=np.float64))
 
 
+# M * log(M / max(z, 1)) for every count z of empty registers (0..M): linear
+# counting's estimate, worked out per element by the same operations as on a
+# column of counts, looked up instead of recomputed on every call
+_LINEAR = M * np.log(M / np.maximum(np.arange(M + 1, dtype=np.int64), 1))
+
+
 def estimate(registers: np.ndarray) -> np.ndarray:
     """Distinct-count estimates, one per row of a (n, M) register matrix."""
-    if registers.dtype == np.uint8:
+    if registers.dtype.type is np.uint8:
         pow2 = _POW2[registers]
     else:
         pow2 = np.exp2(-registers.astype(np.float64))
-    raw = _ALPHA * M * M / pow2.sum(axis=1)
-    zeros = (registers == 0).sum(axis=1)
-    # no errstate needed: the divisor is at least 1 and the log's argument too
-    # (entering np.errstate costs more than this whole function's arithmetic
-    # on the gateway's one-row views)
-    linear = M * np.log(M / np.maximum(zeros, 1))
-    return np.where((raw <= 2.5 * M) & (zeros > 0), linear, raw)
+    # np.add.reduce is what ndarray.sum calls (without its Python-level wrapper)
+    raw = _ALPHA * M * M / np.add.reduce(pow2, axis=1)
+    zeros = np.add.reduce(registers == 0, axis=1)
+    # (no errstate needed: no division by zero, no log of 0)
+    return np.where((raw <= 2.5 * M) & (zeros > 0), _LINEAR[zeros], raw)

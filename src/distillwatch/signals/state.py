@@ -259,7 +259,7 @@ class StateView:
             for s in todo:
                 self.distinct(s)
             return
-        regs = cols.hll[:, [HLL_AT[f"hll_{s}"] for s in todo]]
+        regs = cols.hll[:, _sketch_index(tuple(todo))]
         est = sketch.estimate(regs.reshape(-1, sketch.M)).reshape(len(regs), len(todo))
         for j, s in enumerate(todo):
             self._distinct[s] = est[:, j]
@@ -271,6 +271,14 @@ class StateView:
         if isinstance(cols, BlockColumns):
             return StateView(BlockColumns(cols.num[idx], cols.hll[idx]), keys)
         return StateView({k: v[idx] for k, v in cols.items()}, keys)
+
+
+@cache
+def _sketch_index(names: tuple[str, ...]) -> np.ndarray:
+    """Positions of sketches ``names`` in the sketch block."""
+    out = np.array([HLL_AT[f"hll_{s}"] for s in names], dtype=np.intp)
+    out.flags.writeable = False
+    return out
 
 
 @cache
@@ -409,12 +417,14 @@ class EntityState:
         touched = runs.first(rows_s)
         # the summed columns as the rows of one float64 matrix, summed per entity
         # by one reduceat (row by row the same sums as one reduceat per column)
-        vals = np.empty((len(SUMMED), len(ts)))
-        for j, src in enumerate(SUMS.values()):
-            vals[j] = col(src)
-        for j, (src, thr) in enumerate(HIGHS.values(), len(SUMS)):
-            vals[j] = col(src) >= thr
-        vals[-1] = col("output_tokens")
+        vals = np.array(
+            [
+                *(col(src) for src in SUMS.values()),
+                *(col(src) >= thr for src, thr in HIGHS.values()),
+                col("output_tokens"),
+            ],
+            dtype=np.float64,
+        )
         if order is not None:
             vals = vals[:, order]
         old = self.num[touched, :N_SCALARS]  # the entities' scalars before the batch
