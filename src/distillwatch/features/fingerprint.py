@@ -128,6 +128,17 @@ def signatures_from_shingles(
     return sig
 
 
+_U64_31 = U64(31)
+
+
+@lru_cache(maxsize=4)
+def _band_starts(num_bands: int) -> np.ndarray:
+    """1, 2, ..., num_bands (read-only: band_keys never writes into it)."""
+    out = np.arange(1, num_bands + 1, dtype=np.uint64)
+    out.flags.writeable = False
+    return out
+
+
 def band_keys(sig: np.ndarray, num_bands: int = NUM_BANDS) -> np.ndarray:
     """LSH band keys, shape (n_rows, num_bands) uint64; 0 marks an empty prompt."""
     n, k = sig.shape
@@ -136,11 +147,11 @@ def band_keys(sig: np.ndarray, num_bands: int = NUM_BANDS) -> np.ndarray:
     rows = sig[:, : num_bands * r].reshape(n, num_bands, r)
     # band j starts from j + 1: one row, broadcast over the n rows by the first
     # step (the same values as np.tile-ing it n times, without np.tile's cost)
-    keys = np.arange(1, num_bands + 1, dtype=np.uint64)
+    keys = _band_starts(num_bands)
     if r == 0:
         keys = np.tile(keys, (n, 1))
     for i in range(r):
-        keys = fmix64(keys * U64(31) ^ rows[:, :, i])
+        keys = fmix64(keys * _U64_31 ^ rows[:, :, i])
     empty = sig[:, 0] == _EMPTY
     keys[empty] = 0
     keys[keys == 0] = 1  # keep 0 reserved for "no text"
