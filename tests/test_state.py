@@ -84,3 +84,37 @@ def test_hll_estimates() -> None:
     assert abs(est[0] - 5) < 1
     assert abs(est[1] - 200) / 200 < 0.35
     assert abs(est[2] - 20_000) / 20_000 < 0.35
+
+
+def test_estimate_is_the_hll_formula() -> None:
+    """sketch.estimate (table lookups) against the HLL estimate written out."""
+    rng = np.random.default_rng(7)
+    reg = rng.integers(0, 12, (400, sketch.M)).astype(np.uint8)
+    reg[rng.random(reg.shape) < rng.random((400, 1))] = 0  # from all empty to none empty
+    m = sketch.M
+    raw = 0.697 * m * m / np.exp2(-reg.astype(np.float64)).sum(axis=1)
+    zeros = (reg == 0).sum(axis=1)
+    linear = m * np.log(m / np.maximum(zeros, 1))
+    want = np.where((raw <= 2.5 * m) & (zeros > 0), linear, raw)
+    got = sketch.estimate(reg)
+    assert got.tobytes() == want.tobytes()
+    assert sketch.estimate(reg.astype(np.float64)).tobytes() == want.tobytes()
+    for i in range(0, 400, 37):  # one row at a time: the same numbers
+        assert sketch.estimate(reg[i : i + 1]).tobytes() == want[i : i + 1].tobytes()
+
+
+def test_register_updates_are_index_and_leading_zeros() -> None:
+    """Register index and rank written out (with the zero word's rank spelled
+    out) against sketch.register_updates, zero hash included."""
+    from distillwatch.features.fingerprint import fmix64
+
+    rng = np.random.default_rng(3)
+    hashes = np.r_[np.zeros(1, np.uint64), rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64)]
+    mixed = fmix64(hashes)
+    w = mixed >> np.uint64(5)
+    _, exp = np.frexp(w.astype(np.float64))
+    want_rank = np.where(w == 0, 64 - 5 + 1, (64 - 5) - exp + 1).astype(np.uint8)
+    idx, rank = sketch.register_updates(hashes)
+    np.testing.assert_array_equal(idx, (mixed & np.uint64(31)).astype(np.int64))
+    np.testing.assert_array_equal(rank, want_rank)
+    assert rank[0] == 60

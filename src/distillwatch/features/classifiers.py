@@ -96,8 +96,9 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    out: np.ndarray = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    # the reductions ndarray.max and ndarray.sum call, without their wrappers
+    e = np.exp(z - np.maximum.reduce(z, axis=1, keepdims=True))
+    out: np.ndarray = (e / np.add.reduce(e, axis=1, keepdims=True)).astype(np.float32)
     return out
 
 

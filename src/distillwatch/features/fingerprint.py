@@ -46,12 +46,17 @@ def fmix64(h: np.ndarray) -> np.ndarray:
         return _fmix64(h)
 
 
+_SHIFT33 = U64(33)
+_FMIX_C1 = U64(0xFF51AFD7ED558CCD)
+_FMIX_C2 = U64(0xC4CEB9FE1A85EC53)
+
+
 def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> U64(33))
-    h = h * U64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> U64(33))
-    h = h * U64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> U64(33))
+    h = h ^ (h >> _SHIFT33)
+    h = h * _FMIX_C1
+    h = h ^ (h >> _SHIFT33)
+    h = h * _FMIX_C2
+    return h ^ (h >> _SHIFT33)
 
 
 @lru_cache(maxsize=4)
@@ -129,6 +134,17 @@ def signatures_from_shingles(
     return sig
 
 
+_U64_31 = U64(31)
+
+
+@lru_cache(maxsize=4)
+def _band_starts(num_bands: int) -> np.ndarray:
+    """1, 2, ..., num_bands (read-only: band_keys never writes into it)."""
+    out = np.arange(1, num_bands + 1, dtype=np.uint64)
+    out.flags.writeable = False
+    return out
+
+
 def band_keys(sig: np.ndarray, num_bands: int = NUM_BANDS) -> np.ndarray:
     """LSH band keys, shape (n_rows, num_bands) uint64; 0 marks an empty prompt."""
     n, k = sig.shape
@@ -137,11 +153,11 @@ def band_keys(sig: np.ndarray, num_bands: int = NUM_BANDS) -> np.ndarray:
     rows = sig[:, : num_bands * r].reshape(n, num_bands, r)
     # band j starts from j + 1: one row, broadcast over the n rows by the first
     # step (the same values as np.tile-ing it n times, without np.tile's cost)
-    keys = np.arange(1, num_bands + 1, dtype=np.uint64)
+    keys = _band_starts(num_bands)
     if r == 0:
         keys = np.tile(keys, (n, 1))
     for i in range(r):
-        keys = fmix64(keys * U64(31) ^ rows[:, :, i])
+        keys = fmix64(keys * _U64_31 ^ rows[:, :, i])
     empty = sig[:, 0] == _EMPTY
     keys[empty] = 0
     keys[keys == 0] = 1  # keep 0 reserved for "no text"

@@ -152,8 +152,9 @@ def linear_scores_from_parts(
     n_features = weights.shape[0]
     grams = sum(len(p[0]) for p in parts)
     w64 = np.ascontiguousarray(weights, dtype=np.float64)
+    modulus = np.uint64(n_features)
     for rows, hashes in parts:
-        cols = (hashes % np.uint64(n_features)).astype(np.int64)
+        cols = (hashes % modulus).astype(np.int64)
         count = np.bincount(rows, minlength=n)
         if grams >= CSR_MIN_GRAMS:  # rows are sorted: CSR straight from the counts
             indptr = np.zeros(n + 1, dtype=np.int64)

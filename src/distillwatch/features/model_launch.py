@@ -33,8 +33,9 @@ class ModelLaunchTracker:
         if n == 0:
             return np.zeros(0, dtype=bool)
         ts = column(feat, "ts").astype("datetime64[ms]").astype(np.int64)
+        lo = int(np.minimum.reduce(ts))  # ts.min() without its Python-level wrapper
         if self.start_ms is None:
-            self.start_ms = int(ts.min())
+            self.start_ms = lo
         if isinstance(feat, pl.DataFrame):
             models = feat.get_column("model").fill_null("").to_numpy()
         else:
@@ -42,7 +43,6 @@ class ModelLaunchTracker:
         uniq = set(models.tolist()) if n < 64 else set(np.unique(models).tolist())
         for m in uniq - self.first_seen.keys():
             self.first_seen[m] = int(ts[models == m].min())
-        lo = int(ts.min())
         active = {
             m: t
             for m in uniq

@@ -241,6 +241,8 @@ def _scatter(
                 cols[c] = col
         if fresh is not None and cache is not None:
             cache.insert(uniq[miss], fresh)
+    if len(inverse) == 1:  # one row, one text: its columns as they are (fresh arrays)
+        return {"text_key": uniq, **cols}
     out = {"text_key": uniq[inverse]}
     out.update({c: v[inverse] for c, v in cols.items()})
     return out

@@ -75,8 +75,11 @@ class MemoryState:
 
     def fold(self, feat: Features, keys: Keys) -> StateView:
         """Fold the batch in; view of its accounts in first-seen order."""
-        self.state.update(feat, keys)
-        return _view_of(self.state, _first_seen(keys))
+        touched = self.state.update(feat, keys)
+        order = _first_seen(keys)
+        if len(order) == 1 and len(touched) == 1:  # one account: its row is the one touched
+            return self.state.view(touched)
+        return _view_of(self.state, order)
 
     def close(self) -> None:
         pass

@@ -18,7 +18,7 @@ import numpy as np
 
 from distillwatch.scoring.config import ACTIONS, Settings
 from distillwatch.signals import ALL_SIGNALS, Signal
-from distillwatch.signals.base import score_many
+from distillwatch.signals.base import ScorePlan, score_many
 from distillwatch.signals.state import StateView
 
 GROUPS = ("harvest", "automation", "identity")
@@ -55,31 +55,40 @@ class Scorer:
         names = list(dict.fromkeys(n for g in GROUPS for n in settings.weights.get(g, {})))
         self._names = names
         self._weighted = [self.by_name[n] for n in names]
-        self._min_requests = np.array([[float(s.min_requests)] for s in self._weighted])
-        row = {n: i for i, n in enumerate(names)}
-        self._group_plan: list[tuple[str, np.ndarray, np.ndarray] | tuple[str, None, None]] = []
+        self._plan = ScorePlan(self._weighted)
+        # each group's noisy-OR as a running product over its signals' rows of
+        # the stacked scores: names are in group order and a signal belongs to
+        # one group, so each group is one run of rows (weights in that order)
+        self._weights = np.array(
+            [[float(settings.weights[g][n])] for g in GROUPS for n in settings.weights.get(g, {})]
+        )
+        assert len(self._weights) == len(names)
+        self._runs: list[tuple[str, int]] = []  # (group, first row) of non-empty groups
+        self._empty: list[str] = []
+        at = 0
         for g in GROUPS:
-            weights = settings.weights.get(g, {})
-            if not weights:
-                self._group_plan.append((g, None, None))
-                continue
-            w = np.array([[float(x)] for x in weights.values()])
-            self._group_plan.append((g, w, np.array([row[n] for n in weights], dtype=np.intp)))
+            width = len(settings.weights.get(g, {}))
+            if width:
+                self._runs.append((g, at))
+            else:
+                self._empty.append(g)
+            at += width
+        self._run_starts = np.array([a for _, a in self._runs], dtype=np.intp)
 
     def score(self, v: StateView, campaign_risk: np.ndarray | None = None) -> ScoreResult:
         cfg = self.settings
         groups: dict[str, np.ndarray] = {}
         # every weighted signal scored in one stacked pass (signals.base.score_many)
-        ms, ss = score_many(self._weighted, v, self._min_requests)
+        ms, ss = score_many(self._weighted, v, plan=self._plan)
         measures = dict(zip(self._names, ms, strict=True))
         scores = dict(zip(self._names, ss, strict=True))
-        for g, w, idx in self._group_plan:
-            if w is None or idx is None:
-                groups[g] = 1.0 - np.ones(len(v))
-                continue
+        if self._runs:
             # noisy-OR: the product of (1 - w s) in weight order, as a running product
-            keep = np.multiply.reduce(1.0 - w * ss[idx], axis=0)
-            groups[g] = 1.0 - keep
+            keep = np.multiply.reduceat(1.0 - self._weights * ss, self._run_starts, axis=0)
+            for (g, _), kept in zip(self._runs, 1.0 - keep, strict=True):
+                groups[g] = kept
+        for g in self._empty:
+            groups[g] = 1.0 - np.ones(len(v))
         r = cfg.risk
         camp = np.zeros(len(v)) if campaign_risk is None else np.nan_to_num(campaign_risk)
         logit = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from distillwatch.signals.base import Signal, clip, ramp, share
+from distillwatch.signals.base import RampSignal, ShareSignal, Signal, clip, ramp
 from distillwatch.signals.state import StateView
 
 
@@ -51,7 +51,8 @@ class AroundTheClock(Signal):
     def measure(self, v: StateView) -> np.ndarray:
         hours = v["hours"]
         n = np.maximum(v["n"], 1.0)[:, None]
-        return np.sum(hours / n >= 0.01, axis=1).astype(np.float64)
+        # np.sum of the Boolean matrix without its Python-level wrappers
+        return np.add.reduce(hours / n >= 0.01, axis=1).astype(np.float64)
 
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
         multi_day = ramp(v["active_days"], 1, 3)
@@ -61,7 +62,7 @@ class AroundTheClock(Signal):
         return f"active in {value:.0f} of 24 hours of the day"
 
 
-class TimingRegularity(Signal):
+class TimingRegularity(RampSignal):
     """Spread (std) of log inter-arrival gaps; low spread means scripted pacing.
 
     Catches: fixed-interval and narrowly jittered senders. Misses: randomised
@@ -74,20 +75,21 @@ class TimingRegularity(Signal):
     min_requests = 30
     unit = " (std of log gap)"
 
+    ramp_lo = 0.6
+    ramp_hi = 1.6
+    falling = True
+
     def measure(self, v: StateView) -> np.ndarray:
         k = np.maximum(v["gap_n"], 1.0)
         mean = v["gap_log_sum"] / k
         var = np.maximum(v["gap_log_sq"] / k - mean * mean, 0.0)
         return np.sqrt(var)
 
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return 1.0 - ramp(m, 0.6, 1.6)
-
     def detail(self, value: float) -> str:
         return f"inter-arrival spread {value:.2f} (log-seconds std; humans are usually > 2)"
 
 
-class SingleTurnShare(Signal):
+class SingleTurnShare(ShareSignal):
     """Share of requests that are single-turn (no prior assistant turn).
 
     Catches: data-generation pipelines that send isolated tasks. Misses:
@@ -99,17 +101,15 @@ class SingleTurnShare(Signal):
     group = "automation"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "single_turn")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.6, 0.95)
+    share_of = "single_turn"
+    ramp_lo = 0.6
+    ramp_hi = 0.95
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests are single-turn"
 
 
-class TemplateReuse(Signal):
+class TemplateReuse(RampSignal):
     """Near-duplicate rate: 1 - distinct near-duplicate clusters / requests.
 
     SEAT-style: many prompts from one fill-in-the-slots template (LSH band of
@@ -121,19 +121,20 @@ class TemplateReuse(Signal):
     group = "automation"
     min_requests = 30
     unit = " near-duplicate rate"
+    sketches = ("near",)
+
+    ramp_lo = 0.5
+    ramp_hi = 0.95
 
     def measure(self, v: StateView) -> np.ndarray:
         n = np.maximum(v["n"], 1.0)
         return clip(1.0 - v.distinct("near") / n, 0.0, 1.0)
 
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.5, 0.95)
-
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests are near-duplicates of earlier ones (same template)"
 
 
-class ParamUniformity(Signal):
+class ParamUniformity(RampSignal):
     """Distinct parameter signatures (max_tokens, temperature, n, logprobs, ...).
 
     Catches: one script, one configuration, thousands of calls. Misses:
@@ -145,12 +146,14 @@ class ParamUniformity(Signal):
     group = "automation"
     min_requests = 50
     unit = " distinct parameter signatures"
+    sketches = ("params",)
+
+    ramp_lo = 1.5
+    ramp_hi = 4.0
+    falling = True
 
     def measure(self, v: StateView) -> np.ndarray:
         return v.distinct("params")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return 1.0 - ramp(m, 1.5, 4.0)
 
     def detail(self, value: float) -> str:
         return f"{value:.0f} distinct parameter settings over all requests"

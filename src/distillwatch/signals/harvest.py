@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from distillwatch.features.classifiers import CAPABILITIES
-from distillwatch.signals.base import Signal, ramp, share
+from distillwatch.signals.base import RampSignal, ShareSignal
 from distillwatch.signals.state import StateView
 
 HIGH_VALUE = ("coding", "agentic", "math", "reasoning")
 _HV_IDX = [CAPABILITIES.index(c) for c in HIGH_VALUE]
 
 
-class CotElicitation(Signal):
+class CotElicitation(ShareSignal):
     """Share of requests that coerce the model to write out its chain of thought.
 
     Catches: "articulate the internal reasoning behind a completed response",
@@ -32,17 +32,15 @@ class CotElicitation(Signal):
     group = "harvest"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "cot_hi")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.15, 0.6)
+    share_of = "cot_hi"
+    ramp_lo = 0.15
+    ramp_hi = 0.6
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests demand a written-out chain of thought"
 
 
-class RubricShare(Signal):
+class RubricShare(ShareSignal):
     """Share of requests that ask the model to grade or score responses.
 
     Catches: reward-model data collection (LLM-as-judge prompts, rubric
@@ -55,17 +53,15 @@ class RubricShare(Signal):
     group = "harvest"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "rubric_hi")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.1, 0.5)
+    share_of = "rubric_hi"
+    ramp_lo = 0.1
+    ramp_hi = 0.5
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests ask to grade or score a response against criteria"
 
 
-class CapabilityConcentration(Signal):
+class CapabilityConcentration(RampSignal):
     """Share of requests in high-value areas (coding, agentic/tool use, math, reasoning).
 
     Catches: capability sweeps that focus on what makes a frontier model
@@ -77,19 +73,19 @@ class CapabilityConcentration(Signal):
     group = "harvest"
     unit = " of requests"
 
+    ramp_lo = 0.55
+    ramp_hi = 0.95
+
     def measure(self, v: StateView) -> np.ndarray:
         n = v["n"]
-        hv = v["cap"][:, _HV_IDX].sum(axis=1)
+        hv = np.add.reduce(v["cap"][:, _HV_IDX], axis=1)  # .sum(axis=1), no wrapper
         return np.divide(hv, n, out=np.zeros(n.shape, n.dtype), where=n > 0)
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.55, 0.95)
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests target coding, agentic, math or reasoning"
 
 
-class MaxLengthShare(Signal):
+class MaxLengthShare(ShareSignal):
     """Share of answers cut off at the length limit (``finish_reason: length``).
 
     Catches: harvesting of long solutions and traces that run into the output
@@ -103,17 +99,15 @@ class MaxLengthShare(Signal):
     group = "harvest"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "maxlen_hit")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.2, 0.7)
+    share_of = "maxlen_hit"
+    ramp_lo = 0.2
+    ramp_hi = 0.7
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of answers stopped at the length limit"
 
 
-class ProbabilityHarvest(Signal):
+class ProbabilityHarvest(ShareSignal):
     """Share of requests asking for logprobs, top_logprobs or n > 1.
 
     Catches: soft-label distillation (token probabilities) and best-of-n
@@ -125,17 +119,15 @@ class ProbabilityHarvest(Signal):
     group = "harvest"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "prob_harvest")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.2, 0.7)
+    share_of = "prob_harvest"
+    ramp_lo = 0.2
+    ramp_hi = 0.7
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests ask for token probabilities or several samples"
 
 
-class ReasoningHarvest(Signal):
+class ReasoningHarvest(ShareSignal):
     """Share of requests that set a high reasoning effort or receive reasoning text.
 
     Catches: collection of the API's own reasoning output. Misses: models
@@ -146,17 +138,15 @@ class ReasoningHarvest(Signal):
     group = "harvest"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "reasoning_harvest")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.4, 0.95)
+    share_of = "reasoning_harvest"
+    ramp_lo = 0.4
+    ramp_hi = 0.95
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests ask for high reasoning effort or receive reasoning"
 
 
-class ModelLaunchRush(Signal):
+class ModelLaunchRush(ShareSignal):
     """Share of requests sent to a model within a day of its first appearance.
 
     Catches: campaigns that move to a newly released model within hours (the
@@ -168,11 +158,9 @@ class ModelLaunchRush(Signal):
     group = "harvest"
     unit = " of requests"
 
-    def measure(self, v: StateView) -> np.ndarray:
-        return share(v, "new_model")
-
-    def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
-        return ramp(m, 0.3, 0.8)
+    share_of = "new_model"
+    ramp_lo = 0.3
+    ramp_hi = 0.8
 
     def detail(self, value: float) -> str:
         return f"{value:.0%} of requests hit a model within 24 h of its release"

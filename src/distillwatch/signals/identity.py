@@ -37,7 +37,8 @@ class TierTrust(Signal):
         tier = v["tier"]
         known = ~np.isnan(tier)
         prior = np.full(len(tier), 0.5)
-        prior[known] = _PRIOR[tier[known].astype(np.int64)]
+        if np.logical_or.reduce(known, axis=None):  # (else the assignment selects nothing)
+            prior[known] = _PRIOR[tier[known].astype(np.int64)]
         verified = v["verified"]
         prior = np.where(verified == 1.0, prior * 0.4, prior)
         return prior
@@ -70,6 +71,10 @@ class AccountAgeRamp(Signal):
 
     def suspicion(self, v: StateView, m: np.ndarray) -> np.ndarray:
         known = ~np.isnan(v["created_ms"])
+        if not np.logical_or.reduce(known, axis=None):
+            # no sign-up date (always so without an accounts table, as in the
+            # gateway): the np.where below would give 0 everywhere
+            return np.zeros(len(known))
         young = 1.0 - ramp(m, 2.0, 14.0)
         # dormancy only counts for idle time the log actually covers: an old
         # account whose first request comes when the log starts is not "woken up"
@@ -96,6 +101,7 @@ class InfraRotation(Signal):
     group = "identity"
     min_requests = 20
     unit = " distinct prefixes per request"
+    sketches = ("prefixes",)
 
     def measure(self, v: StateView) -> np.ndarray:
         n = np.maximum(v["n"], 1.0)
