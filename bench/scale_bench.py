@@ -231,7 +231,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             continue
         lines.append(
             f"| {r['size']} | {d.get('campaigns_detected')}/{d.get('campaigns')} | {d.get('attack_recall', 0):.3f} | "
-            f"{d.get('benign_enforced')}/{d.get('benign_principals')} | {d.get('leakage', 1):.3f} | {d.get('median_ttd_hours')} |"
+            f"{d.get('benign_enforced')}/{d.get('benign_principals')} | {d.get('leakage') if d.get('leakage') is None else round(d['leakage'], 3)} | {d.get('median_ttd_hours')} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -69,7 +69,7 @@ def main() -> None:
             f"{name}: {time.perf_counter() - t:.0f}s campaigns {r.campaigns_detected}/{r.campaigns}"
             f" recall {r.attack_recall:.3f} benign_enforced {r.benign_enforced}"
             f" {r.benign_enforced_by_archetype} review_load {r.review_load}"
-            f" leakage {r.leakage:.3f} ttd_h {r.median_ttd_hours}"
+            f" leakage {r.leakage if r.leakage is None else round(r.leakage, 3)} ttd_h {r.median_ttd_hours}"
         )
         frames.append(match(load_labels(sim), load_verdicts(out / "accounts.jsonl")))
     if frames:

@@ -14,7 +14,8 @@ for our detector and every baseline):
 - review load: principals at ``review`` or above, i.e. what analysts see;
 - campaign detected: at least half its active principals at ``review`` or above;
 - leakage: share of a campaign's attack requests served before their
-  principal was first enforced (never enforced: all served);
+  principal was first enforced (never enforced: all served; none when the
+  scenario has no attack request);
 - time to detect: first review time minus the principal's first request.
 """
 
@@ -47,7 +48,7 @@ class Metrics:
     benign_enforced_rate: float = 0.0
     benign_enforced_by_archetype: dict[str, int] = field(default_factory=dict)
     review_load: int = 0
-    leakage: float = 1.0
+    leakage: float | None = None  # None: no attack request to leak
     median_ttd_hours: float | None = None
 
     def row(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from rich.console import Console
 from rich.table import Table
@@ -107,7 +108,7 @@ def scorecard_table(rows: list[Metrics], title: str) -> Table:
             + (f" ({m.dormant_attack_principals} dormant)" if m.dormant_attack_principals else ""),
             f"{m.benign_enforced} ({m.benign_enforced_rate:.2%})",
             str(m.review_load),
-            f"{m.leakage:.1%}",
+            "-" if m.leakage is None else f"{m.leakage:.1%}",
             "-" if m.median_ttd_hours is None else f"{m.median_ttd_hours:.1f}",
         )
     return table
@@ -172,9 +173,13 @@ def markdown(results: list[dict[str, Any]]) -> str:
             f"| {r['campaigns_detected']}/{r['campaigns']} | {r['attack_recall']:.1%}{_dormant(r)} "
             f"| {r['benign_enforced']} ({r['benign_enforced_rate']:.2%}) "
             f"| {r['benign_enforced_by_archetype'] or '-'} | {r['review_load']} "
-            f"| {r['leakage']:.1%} | {ttd} |"
+            f"| {_pct(r['leakage'])} | {ttd} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
 
 
 def _dormant(r: dict[str, Any]) -> str:
@@ -196,7 +201,12 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     for name in names:
         rs = [r for r in results if r["name"] == name]
         axes[0].plot(scen[: len(rs)], [r["attack_recall"] for r in rs], marker="o", label=name)
-        axes[1].plot(scen[: len(rs)], [r["leakage"] for r in rs], marker="o", label=name)
+        axes[1].plot(
+            scen[: len(rs)],
+            [np.nan if r["leakage"] is None else r["leakage"] for r in rs],
+            marker="o",
+            label=name,
+        )
     axes[0].set_title("attack recall (>= review)")
     axes[1].set_title("leakage (served before enforcement)")
     for ax in axes:
