@@ -11,25 +11,17 @@ single-turn tasks.
 
 from __future__ import annotations
 
-import gzip
-import json
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
 
 from distillwatch.engine.detect import detect
+from handmade import event, prompts
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-SAMPLE = Path(__file__).resolve().parents[1] / "src/distillwatch/sim/data/sample_prompts.jsonl.gz"
 ORCA = "You are an AI assistant. Think step-by-step and justify your steps. Write out your full reasoning."
-
-
-def _prompts(source: str) -> list[str]:
-    with gzip.open(SAMPLE, "rt") as fh:
-        rows = [json.loads(x) for x in fh]
-    return [r["prompt"] for r in rows if r["source"] == source]
 
 
 def _times(rng: np.random.Generator, n: int, bursty: bool) -> np.ndarray:
@@ -41,27 +33,29 @@ def _times(rng: np.random.Generator, n: int, bursty: bool) -> np.ndarray:
     return np.sort(T0 + t)
 
 
-def _event(i: int, acct: str, ts: float, messages: list[dict[str, str]], **kw: object) -> bytes:
-    params = {"temperature": 0.7, "max_tokens": 1024, **kw.pop("params", {})}  # type: ignore[dict-item]
-    ev = {
-        "id": f"{acct}-{i}",
-        "ts": float(ts),
-        "account_id": acct,
-        "ip": kw.pop("ip", "198.51.100.7"),
-        "user_agent": "python-httpx/0.27",
-        "model": "frontier-1",
-        "request": {"messages": messages, "params": params},
-        "response": {"status": 200, "text": "ok", "finish_reason": kw.pop("finish", "stop")},
-        "usage": {"input_tokens": 500, "output_tokens": kw.pop("out", 300)},
-    }
-    return orjson.dumps(ev)
+def _event(
+    i: int,
+    acct: str,
+    ts: float,
+    messages: list[dict[str, str]],
+    params: dict[str, object] | None = None,
+    **kw: Any,
+) -> bytes:
+    return event(
+        f"{acct}-{i}",
+        acct,
+        ts,
+        messages,
+        {"temperature": 0.7, "max_tokens": 1024, **(params or {})},
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
 def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     rng = np.random.default_rng(7)
     d = tmp_path_factory.mktemp("fp")
-    gsm, code, chat = _prompts("gsm8k"), _prompts("mbpp"), _prompts("awesome_chatgpt_prompts")
+    gsm, code, chat = prompts("gsm8k"), prompts("mbpp"), prompts("awesome_chatgpt_prompts")
     lines: list[bytes] = []
     n = 1500
     # eval harness: the same benchmark questions, CoT suffix, temperature 0, bursts

@@ -68,11 +68,20 @@ def test_keys_a_campaign_holds_widely_attach_where_pair_weights_would_not() -> N
     assert joins([(63, 1, CT), (63, 2, PT)], no) == []  # excluded nodes (resellers) never join
 
 
-def linker_with(rows: list[tuple[int, int, int]], n_nodes: int, rounds: int) -> CampaignLinker:
+def linker_with(
+    rows: list[tuple[int, int, int]],
+    n_nodes: int,
+    first_ms: np.ndarray | None = None,
+    **linking: float,
+) -> CampaignLinker:
     """A linker whose evidence (merged, as after a rebuild) is ``rows``; campaign 0 =
-    nodes 0-4, malicious at risk 0.9."""
-    lk = CampaignLinker(Settings.load(linking={"catch_up_rounds": rounds}))
+    nodes 0-4, malicious at risk 0.9; ``first_ms``: when each node was first seen
+    (the log starting at 0); ``linking``: settings overrides."""
+    lk = CampaignLinker(Settings.load(linking=linking))
     lk._nodes(pl.Series([f"a{i}" for i in range(n_nodes)]))
+    if first_ms is not None:
+        lk._first_ms[:n_nodes] = first_ms
+        lk._log_start = 0
     lk._add(evidence(rows))
     lk._merge()
     lk._freq = key_frequencies(lk.members)
@@ -91,7 +100,7 @@ def test_accounts_active_before_their_campaign_was_found_join_when_it_is() -> No
     rows += held([5, 6], 3, CT) + held([5, 6], 4, PT) + held([5, 7], 5, CT)
     camps = {}
     for rounds in (0, 1, 2):
-        lk = linker_with(rows, 8, rounds)
+        lk = linker_with(rows, 8, catch_up_rounds=rounds)
         camps[rounds] = [lk.campaign_of(f"a{i}") for i in (5, 6, 7)]
         if rounds:
             assert lk.campaign_risk(pl.Series(["a5"]))[0] == 0.9
@@ -239,7 +248,7 @@ def test_hindsight_puts_back_members_the_final_partition_leaves_out() -> None:
     # rebuild left it unplaced; a6 holds one key only
     rows = held(range(5), 1, CT) + held(range(5), 2, PT) + held([5], 1, CT) + held([5], 2, PT)
     rows += held([6], 1, CT)
-    lk = linker_with(rows, 7, rounds=0)  # as the final rebuild left it: a5 unplaced
+    lk = linker_with(rows, 7, catch_up_rounds=0)  # as the final rebuild left it: a5 unplaced
     assert lk.campaign_of("a5") is None
     lk.p = replace(lk.p, catch_up_rounds=4)
     lk._rejoin()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -15,8 +14,9 @@ from distillwatch.engine.detect import detect
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
 from distillwatch.linking.evidence import KIND_CODE, compact
 from distillwatch.linking.graph import key_frequencies
+from handmade import event, prompts
+from test_linking_attach import linker_with
 
-SAMPLE = Path(__file__).resolve().parents[1] / "src/distillwatch/sim/data/sample_prompts.jsonl.gz"
 ORCA = "You are an AI assistant. Think step-by-step and justify your steps. Write out your full reasoning."
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 SP = KIND_CODE["system+params"]
@@ -95,28 +95,13 @@ def test_teams_onboarded_together_are_not_enforced_a_farm_waking_together_is(
     tmp_path: Path,
 ) -> None:
     rng = np.random.default_rng(11)
-    with gzip.open(SAMPLE, "rt") as fh:
-        rows = [json.loads(x) for x in fh]
-    gsm = [r["prompt"] for r in rows if r["source"] == "gsm8k"]
-    code = [r["prompt"] for r in rows if r["source"] == "mbpp"]
-    chat = [r["prompt"] for r in rows if r["source"] == "awesome_chatgpt_prompts"]
+    gsm, code, chat = prompts("gsm8k"), prompts("mbpp"), prompts("awesome_chatgpt_prompts")
     lines: list[bytes] = []
 
     def add(
-        acct: str, t: float, msgs: list[dict[str, str]], params: dict[str, object], **kw: object
+        acct: str, t: float, msgs: list[dict[str, str]], params: dict[str, object], **kw: Any
     ) -> None:
-        ev = {
-            "id": f"{acct}-{len(lines)}",
-            "ts": float(t),
-            "account_id": acct,
-            "ip": kw.get("ip", "198.51.100.7"),
-            "user_agent": "python-httpx/0.27",
-            "model": "frontier-1",
-            "request": {"messages": msgs, "params": params},
-            "response": {"status": 200, "text": "ok", "finish_reason": kw.get("finish", "stop")},
-            "usage": {"input_tokens": 500, "output_tokens": kw.get("out", 300)},
-        }
-        lines.append(orjson.dumps(ev))
+        lines.append(event(f"{acct}-{len(lines)}", acct, t, msgs, params, **kw))
 
     # background users over three days (the log starts with them)
     for a in range(40):
@@ -221,36 +206,19 @@ def test_coactive_peers_count_others_of_the_same_campaign_started_nearby() -> No
 
 
 def _wave(join_weight: float) -> list[str | None]:
-    from distillwatch.linking import CampaignLinker
-    from distillwatch.scoring.config import Settings
-
     ct = KIND_CODE["client+template"]
     # campaign 0 = nodes 0-4, first seen at 48 h; key 1 is theirs. Node 5 shares it
     # and started with them; node 6 shares it and started two days later; node 7
     # started with them but shares nothing
     rows = [(n, 1, ct) for n in range(7)] + [(7, 2, ct)]
-    cfg = {"profile_weight": 0, "cohort_join_weight": join_weight}
-    lk = CampaignLinker(Settings.load(linking=cfg))
-    lk._nodes(pl.Series([f"a{i}" for i in range(8)]))
     first_h = np.array([48, 48.2, 48.4, 48.6, 48.8, 49.0, 96.0, 48.3])
-    lk._first_ms[:8] = (first_h * HOUR).astype(np.int64)
-    lk._log_start = 0
-    lk._add(
-        {
-            "key": np.array([r[1] for r in rows], np.uint64),
-            "kind": np.array([r[2] for r in rows], np.int8),
-            "node": np.array([r[0] for r in rows], np.int32),
-            "a": np.ones(len(rows), np.uint64),
-            "b": np.ones(len(rows), np.uint64),
-        }
+    lk = linker_with(
+        rows,
+        8,
+        (first_h * HOUR).astype(np.int64),
+        profile_weight=0,
+        cohort_join_weight=join_weight,
     )
-    lk._merge()
-    lk._freq = key_frequencies(lk.members)
-    lk.camp_of_node[:5] = 0
-    lk.camp_ids, lk.camp_risk, lk.malicious = ["c0"], np.array([0.9]), np.array([True])
-    lk.camp_confirmed = np.zeros(1, np.int64)
-    lk._build_index()
-    lk._catch_up()
     return [lk.campaign_of(f"a{i}") for i in (5, 6, 7)]
 
 

@@ -11,9 +11,6 @@ with the farm.
 
 from __future__ import annotations
 
-import gzip
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,9 +19,9 @@ import pytest
 
 from distillwatch.engine.detect import detect
 from distillwatch.scoring.config import ConfigError, Settings
+from handmade import event, prompts
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-SAMPLE = Path(__file__).resolve().parents[1] / "src/distillwatch/sim/data/sample_prompts.jsonl.gz"
 TUTOR = (
     "You are a patient math tutor for high-school students. Think step by step and"
     " explain your reasoning clearly before giving the final answer."
@@ -37,50 +34,31 @@ JUDGE = (
 ORCA = "You are an AI assistant. Think step-by-step and justify your steps. Write out your full reasoning."
 
 
-def _prompts(source: str) -> list[str]:
-    with gzip.open(SAMPLE, "rt") as fh:
-        return [r["prompt"] for r in map(json.loads, fh) if r["source"] == source]
-
-
-def _event(
-    i: int, acct: str, ts: float, messages: list[dict[str, str]], ip: str, **kw: Any
-) -> bytes:
-    return orjson.dumps(
-        {
-            "id": f"{acct}-{i}",
-            "ts": float(ts),
-            "account_id": acct,
-            "ip": ip,
-            "user_agent": "python-httpx/0.27",
-            "request": {"messages": messages, "params": kw.get("params", {"max_tokens": 1024})},
-            "response": {"status": 200, "text": "ok", "finish_reason": kw.get("finish", "stop")},
-            "usage": {"input_tokens": 400, "output_tokens": kw.get("out", 300)},
-        }
-    )
-
-
 def _workloads(acct: str, ip: str, n: int, rng: np.random.Generator) -> list[bytes]:
     """``acct``_judge and ``acct``_tutor principals: n requests each over a day."""
-    gsm, chat = _prompts("gsm8k"), _prompts("awesome_chatgpt_prompts")
+    gsm, chat = prompts("gsm8k"), prompts("awesome_chatgpt_prompts")
     out = []
     for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, n))):
         body = JUDGE.format(q=gsm[i % len(gsm)], r=chat[(7 * i) % len(chat)][:300])
         msgs = [{"role": "user", "content": body}]
         params = {"temperature": 0, "max_tokens": 256}
-        out.append(_event(i, f"{acct}_judge", t, msgs, ip, params=params, out=60))
+        out.append(event(f"{acct}_judge-{i}", f"{acct}_judge", t, msgs, params, ip=ip, out=60))
     for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, n))):
         msgs = [
             {"role": "system", "content": TUTOR},
             {"role": "user", "content": gsm[i % len(gsm)]},
         ]
-        out.append(_event(i, f"{acct}_tutor", t, msgs, ip, out=int(rng.integers(150, 600))))
+        tutor, params = f"{acct}_tutor", {"max_tokens": 1024}
+        out.append(
+            event(f"{tutor}-{i}", tutor, t, msgs, params, ip=ip, out=int(rng.integers(150, 600)))
+        )
     return out
 
 
 def _account(aid: str, tier: str, verified: bool, pay: str, days_old: int) -> dict[str, Any]:
     return {
         "account_id": aid,
-        "created_at": T0 - days_old * 86_400 - hash(aid) % 5000,
+        "created_at": T0 - days_old * 86_400,
         "tier": tier,
         "verified": verified,
         "payment_fingerprint": pay,
@@ -101,7 +79,7 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
         _account("free_tutor", "free", False, "pm_f2", 60),
     ]
     # a harvesting farm paying with the same card as one trusted account
-    pool = _prompts("gsm8k") + _prompts("mbpp") + _prompts("awesome_chatgpt_prompts")
+    pool = prompts("gsm8k") + prompts("mbpp") + prompts("awesome_chatgpt_prompts")
     for k in range(4):
         aid = f"farm_{k}"
         accounts.append(_account(aid, "startup_program", False, "pm_farm", 20 + k))
@@ -112,7 +90,9 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
             ]
             params = {"max_tokens": 8000}
             lines.append(
-                _event(i, aid, t, msgs, f"192.0.2.{k}", params=params, out=8000, finish="length")
+                event(
+                    f"{aid}-{i}", aid, t, msgs, params, ip=f"192.0.2.{k}", out=8000, finish="length"
+                )
             )
     accounts.append(_account("ent_stolen", "enterprise", True, "pm_farm", 300))
     for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, 300))):
@@ -121,13 +101,13 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
             {"role": "user", "content": pool[i % len(pool)]},
         ]
         lines.append(
-            _event(
-                i,
+            event(
+                f"ent_stolen-{i}",
                 "ent_stolen",
                 t,
                 msgs,
-                "192.0.2.99",
-                params={"max_tokens": 8000},
+                {"max_tokens": 8000},
+                ip="192.0.2.99",
                 out=8000,
                 finish="length",
             )
