@@ -145,10 +145,9 @@ def _active(atk: pl.DataFrame, requests: pl.DataFrame) -> pl.Series:
     )
     own = pl.struct(["account_id", "end_user_id"]).is_in(eu.to_series().implode())
     acct = pl.col("account_id").is_in(requests["account_id"].unique().implode())
-    flags = atk.select(
+    return atk.select(
         pl.when(pl.col("end_user_id").is_not_null()).then(own).otherwise(acct).fill_null(False)
     ).to_series()
-    return flags
 
 
 def _leakage(atk: pl.DataFrame, requests: pl.DataFrame) -> tuple[float, float | None]:

@@ -248,7 +248,7 @@ async def _proxy(request: Request, api: str) -> Response:
     else:
         online_action = online.action
         gw.last_online[account] = online_action
-    decided = gw.verdicts.decide(account, event["end_user_id"], online_action)
+    decided = gw.verdicts.decide(account, verdict, online_action)
     act = 0 if cfg.shadow else decided
     decision = f"{did}; action={ACTIONS[decided]}" + ("; mode=shadow" if cfg.shadow else "")
     event["decision"] = {

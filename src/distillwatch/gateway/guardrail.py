@@ -102,7 +102,7 @@ async def guardrail_endpoint(request: Request) -> Response:
         online = res.action or 0
         gw.last_online[account] = online
         gw.log.append(event)
-    decided = gw.verdicts.decide(account, end_user, online)
+    decided = gw.verdicts.decide(account, gw.verdicts.action(account, end_user), online)
     act = ACTIONS[0] if gw.cfg.shadow else ACTIONS[decided]
     if act in ("challenge", "block"):
         reason = (

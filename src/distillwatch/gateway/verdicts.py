@@ -17,11 +17,10 @@ from pathlib import Path
 import orjson
 
 from distillwatch.scoring.config import ACTIONS
+from distillwatch.scoring.risk import TRUSTED_REASON
 
 ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}
 REVIEW = ACTION_INDEX["review"]
-# the reason a detect run gives an account its trusted-customer hold (scoring.risk)
-TRUSTED_REASON = "trusted_customer"
 
 
 class VerdictStore:
@@ -82,8 +81,9 @@ class VerdictStore:
         self.accounts, self.end_users, self.campaigns = accounts, end_users, campaigns
         self.trusted = frozenset(trusted)
 
-    def decide(self, account_id: str, end_user_id: str | None, online: int) -> int:
-        """The action to apply: the stricter of the published action and the online one.
+    def decide(self, account_id: str, published: int, online: int) -> int:
+        """The action to apply: the stricter of the published action (:meth:`action`)
+        and the online one.
 
         An account the last run held at review as a trusted customer (verified,
         trusted tier, outside any malicious campaign) keeps that hold online:
@@ -93,7 +93,7 @@ class VerdictStore:
         """
         if account_id in self.trusted:
             online = min(online, REVIEW)
-        return max(self.action(account_id, end_user_id), online)
+        return max(published, online)
 
     def action(self, account_id: str, end_user_id: str | None = None) -> int:
         """Stricter of the account's and the end user's published action (0 if none)."""

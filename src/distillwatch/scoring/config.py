@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from distillwatch.ingest.schema import TIERS
+
 ACTIONS = ("allow", "review", "challenge", "degrade", "block")
 
 
@@ -118,8 +120,6 @@ class Settings:
 
 
 def _tiers(raw: Any, source: str) -> tuple[str, ...]:
-    from distillwatch.ingest.schema import TIERS
-
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
         raise ConfigError(f"{source}: actions.trusted_tiers: must be a list of tier names")
     bad = [t for t in raw if t not in TIERS]

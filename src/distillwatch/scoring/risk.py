@@ -16,12 +16,16 @@ from typing import Any
 
 import numpy as np
 
+from distillwatch.ingest.schema import TIERS
 from distillwatch.scoring.config import ACTIONS, Settings
 from distillwatch.signals import ALL_SIGNALS, Signal
 from distillwatch.signals.base import ScorePlan, score_many
 from distillwatch.signals.state import StateView
 
 GROUPS = ("harvest", "automation", "identity")
+# the reason a verdict held at review by the trusted-customer rule carries
+# (the gateway reads it back from the verdict file: gateway.verdicts)
+TRUSTED_REASON = "trusted_customer"
 
 
 @dataclass
@@ -47,8 +51,6 @@ class Scorer:
         self.signals: list[Signal] = [cls() for cls in ALL_SIGNALS]
         self.by_name = {s.name: s for s in self.signals}
         self._thr = np.array([settings.thresholds[a] for a in ACTIONS[1:]])
-        from distillwatch.ingest.schema import TIERS
-
         self._trusted = np.array([float(TIERS.index(t)) for t in settings.trusted_tiers])
         # what score() needs from the settings, worked out once (the gateway
         # scores one account per call: these were a fixed cost of every call)
@@ -141,7 +143,7 @@ class Scorer:
         if res.held is not None and res.held[i]:
             out.append(
                 {
-                    "signal": "trusted_customer",
+                    "signal": TRUSTED_REASON,
                     "value": round(float(res.risk[i]), 4),
                     "detail": "verified account on a trusted tier, outside any malicious"
                     " campaign: held at review for an analyst (its own risk"
