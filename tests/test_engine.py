@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import orjson
@@ -184,3 +185,26 @@ def test_parquet_row_groups_read_in_workers_lose_nothing(tmp_path: Path) -> None
     assert "account_id" in rej[0]["reason"] and "time" in rej[1]["reason"]
     for name in ("rejects.jsonl", "accounts.jsonl", "campaigns.jsonl"):
         assert (o1 / name).read_bytes() == (o2 / name).read_bytes(), name
+
+
+def _polars_threads() -> int:
+    return pl.thread_pool_size()
+
+
+def test_feature_workers_run_one_polars_thread_each(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Feature workers are spawned with one Polars thread (one worker per core
+    already); a user's own POLARS_MAX_THREADS is left as it is, and the
+    setting does not leak into this process's environment."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from distillwatch.engine.detect import WORKER_THREADS_ENV, _worker_env
+
+    monkeypatch.delenv(WORKER_THREADS_ENV, raising=False)
+    ctx = multiprocessing.get_context("spawn")
+    for preset, expected in ((None, 1), ("2", 2)):
+        if preset is not None:
+            monkeypatch.setenv(WORKER_THREADS_ENV, preset)
+        with _worker_env(), ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            assert pool.submit(_polars_threads).result() == expected
+        assert os.environ.get(WORKER_THREADS_ENV) == preset

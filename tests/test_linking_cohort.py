@@ -205,6 +205,31 @@ def test_coactive_peers_count_others_of_the_same_campaign_started_nearby() -> No
     assert got.tolist() == [3, 0, 1, 2]
 
 
+def test_coactive_peers_equal_a_brute_force_count() -> None:
+    """Random peers (duplicates, several campaigns, window edges) against the
+    definition: distinct peers of the campaign, other than the node, first
+    seen within the window of the node."""
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        n = int(rng.integers(1, 60))
+        first = rng.integers(0, 10 * HOUR, n).astype(np.int64)
+        k = int(rng.integers(1, 200))
+        peer_nodes, peer_camps = rng.integers(0, n, k), rng.integers(0, 4, k)
+        q_nodes, q_camps = rng.integers(0, n, 40), rng.integers(0, 5, 40)
+        window = int(rng.integers(0, 3 * HOUR))
+        got = coactive_peers(q_nodes, q_camps, peer_nodes, peer_camps, first, window)
+        peers = set(zip(peer_camps.tolist(), peer_nodes.tolist(), strict=True))
+        want = [
+            sum(
+                1
+                for c, p in peers
+                if c == qc and p != qn and abs(int(first[p]) - int(first[qn])) <= window
+            )
+            for qn, qc in zip(q_nodes.tolist(), q_camps.tolist(), strict=True)
+        ]
+        assert got.tolist() == want
+
+
 def _wave(join_weight: float) -> list[str | None]:
     ct = KIND_CODE["client+template"]
     # campaign 0 = nodes 0-4, first seen at 48 h; key 1 is theirs. Node 5 shares it

@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -73,6 +74,7 @@ def make_linker(settings: Settings, accounts: pl.DataFrame | None) -> Linker | N
 
 
 _WORKER: dict[str, Any] = {}
+WORKER_THREADS_ENV = "POLARS_MAX_THREADS"
 
 
 def _init_worker() -> None:
@@ -99,6 +101,22 @@ def _worker_features(
     if part is not None:
         write_part(feat, part)
     return feat, buf
+
+
+@contextmanager
+def _worker_env() -> Iterator[None]:
+    """Spawn feature workers with one Polars thread each (unless the user set
+    ``POLARS_MAX_THREADS``): they already run one per core beside this
+    process, and a thread pool per worker only oversubscribes the cores
+    (1M case, 2 cores: workers' CPU 33-34 -> 31-32 s, wall ~10% lower)."""
+    if WORKER_THREADS_ENV in os.environ:
+        yield
+        return
+    os.environ[WORKER_THREADS_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(WORKER_THREADS_ENV, None)
 
 
 def feature_batches(
@@ -133,7 +151,7 @@ def feature_batches(
             yield keep(*_worker_features(item, part), part)
         return
     ctx = multiprocessing.get_context("spawn")  # fork is unsafe with Polars' thread pool
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker) as pool:
+    with _worker_env(), ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker) as pool:
         pending: deque[tuple[Future[tuple[pl.DataFrame, RejectBuffer | None]], Path | None]]
         pending = deque()
 
