@@ -31,18 +31,48 @@ JUDGE = (
     " correctness (1-5), helpfulness (1-5), clarity (1-5). Give a score for each"
     " criterion and a one-line justification.\n\nQuestion: {q}\n\nResponse: {r}"
 )
+# the established customers' own pipelines (three unrelated customers with
+# their own wording: customers sharing one public judge template are linked by
+# it, which test_linking_* covers)
+OWN_JUDGES = {
+    "payg_judge": "Grade the answer for accuracy and helpfulness from 1 to 10, then justify"
+    " the grade in one sentence.\n\nPrompt: {q}\n\nAnswer: {r}",
+    "payg_rotating": "Evaluate the response against the rubric below and give it a score"
+    " from 1 to 5 for correctness and for clarity.\n\nQuestion: {q}\n\nResponse: {r}",
+    "payg_bulk": "You are evaluating a chatbot. Read the exchange and rate the reply's"
+    " correctness and clarity, each on a 1-7 scale.\n\nUser: {q}\n\nChatbot: {r}",
+}
 ORCA = "You are an AI assistant. Think step-by-step and justify your steps. Write out your full reasoning."
+
+
+def _rotating(i: int) -> str:
+    """A new /24 for every request (a rotating proxy service)."""
+    return f"10.{i % 250}.{i // 250}.9"
+
+
+def _judge(
+    aid: str,
+    ip: str | None,
+    n: int,
+    rng: np.random.Generator,
+    days: float = 1.0,
+    template: str = JUDGE,
+) -> list[bytes]:
+    """An LLM-as-judge eval pipeline: n grading requests over ``days`` (ip None: rotating)."""
+    gsm, chat = prompts("gsm8k"), prompts("awesome_chatgpt_prompts")
+    out = []
+    for i, t in enumerate(np.sort(T0 + rng.uniform(0, days * 86_400, n))):
+        body = template.format(q=gsm[i % len(gsm)], r=chat[(7 * i) % len(chat)][:300])
+        msgs = [{"role": "user", "content": body}]
+        params = {"temperature": 0, "max_tokens": 256}
+        out.append(event(f"{aid}-{i}", aid, t, msgs, params, ip=ip or _rotating(i), out=60))
+    return out
 
 
 def _workloads(acct: str, ip: str, n: int, rng: np.random.Generator) -> list[bytes]:
     """``acct``_judge and ``acct``_tutor principals: n requests each over a day."""
-    gsm, chat = prompts("gsm8k"), prompts("awesome_chatgpt_prompts")
-    out = []
-    for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, n))):
-        body = JUDGE.format(q=gsm[i % len(gsm)], r=chat[(7 * i) % len(chat)][:300])
-        msgs = [{"role": "user", "content": body}]
-        params = {"temperature": 0, "max_tokens": 256}
-        out.append(event(f"{acct}_judge-{i}", f"{acct}_judge", t, msgs, params, ip=ip, out=60))
+    gsm = prompts("gsm8k")
+    out = _judge(f"{acct}_judge", ip, n, rng)
     for i, t in enumerate(np.sort(T0 + rng.uniform(0, 86_400, n))):
         msgs = [
             {"role": "system", "content": TUTOR},
@@ -112,6 +142,16 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
                 finish="length",
             )
         )
+    # established customers: verified pay-as-you-go accounts running the judge
+    # pipeline from one network (held), through rotating proxies, and at a
+    # bulk volume (both enforced)
+    for aid, ip, n, days, age in (
+        ("payg_judge", "100.64.1.20", 900, 3.0, 200),
+        ("payg_rotating", None, 900, 3.0, 170),
+        ("payg_bulk", "100.64.2.21", 3000, 1.0, 140),
+    ):
+        accounts.append(_account(aid, "pay_as_you_go", True, f"pm_{aid}", age))
+        lines += _judge(aid, ip, n, rng, days, OWN_JUDGES[aid])
     (d / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     (d / "accounts.jsonl").write_bytes(b"\n".join(orjson.dumps(a) for a in accounts) + b"\n")
     detect(d / "events.jsonl", d / "out", d / "accounts.jsonl")
@@ -119,7 +159,7 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     return {r["account_id"]: r for r in recs if r["end_user_id"] is None}
 
 
-@pytest.mark.parametrize("account", ["ent_judge", "ent_tutor"])
+@pytest.mark.parametrize("account", ["ent_judge", "ent_tutor", "payg_judge"])
 def test_trusted_customers_are_held_at_review(
     verdicts: dict[str, dict[str, Any]], account: str
 ) -> None:
@@ -130,7 +170,7 @@ def test_trusted_customers_are_held_at_review(
     assert held and held[0]["value"] >= 0.75  # its own risk would have enforced
 
 
-@pytest.mark.parametrize("account", ["free_judge", "free_tutor"])
+@pytest.mark.parametrize("account", ["free_judge", "free_tutor", "payg_rotating", "payg_bulk"])
 def test_the_same_traffic_untrusted_is_enforced(
     verdicts: dict[str, dict[str, Any]], account: str
 ) -> None:
@@ -145,7 +185,22 @@ def test_a_trusted_account_inside_a_farm_is_enforced(verdicts: dict[str, dict[st
     assert rec["action"] in ("challenge", "degrade", "block"), rec
 
 
+def test_held_reasons_say_which_rule(verdicts: dict[str, dict[str, Any]]) -> None:
+    detail = {
+        a: next(r["detail"] for r in verdicts[a]["reasons"] if r["signal"] == "trusted_customer")
+        for a in ("ent_judge", "payg_judge")
+    }
+    assert detail["ent_judge"].startswith("verified account on a trusted tier")
+    assert detail["payg_judge"].startswith("verified, established account on one network")
+
+
 def test_trusted_tiers_are_validated() -> None:
     with pytest.raises(ConfigError, match="trusted_tiers: unknown tier 'gold'"):
         Settings.load(actions={"trusted_tiers": ["gold"]})
     assert Settings.load(actions={"trusted_tiers": []}).trusted_tiers == ()
+    with pytest.raises(ConfigError, match="established_tiers: unknown tier 'gold'"):
+        Settings.load(actions={"established_tiers": ["gold"]})
+    with pytest.raises(ConfigError, match="established_max_daily: must be a whole number"):
+        Settings.load(actions={"established_max_daily": -1})
+    with pytest.raises(ConfigError, match="established_max_prefixes: must be a whole number"):
+        Settings.load(actions={"established_max_prefixes": "3"})

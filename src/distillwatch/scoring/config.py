@@ -61,6 +61,11 @@ class Settings:
     # trusted customers: capped at review on their own traffic (scoring.risk)
     trusted_tiers: tuple[str, ...] = ()
     trusted_min_age_ms: int = 0
+    # established customers: the same hold for verified, aged accounts on these
+    # tiers that also keep to at most established_max_prefixes networks
+    established_tiers: tuple[str, ...] = ()
+    established_max_prefixes: int = 0
+    established_max_daily: int = 0
 
     @classmethod
     def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
@@ -114,20 +119,35 @@ class Settings:
             min_end_users=int(raw.get("subaccounts", {}).get("min_end_users", 20)),
             source=source,
             linking=_linking(raw.get("linking") or {}, source),
-            trusted_tiers=_tiers(acts.get("trusted_tiers") or [], source),
+            trusted_tiers=_tiers(acts.get("trusted_tiers") or [], source, "trusted_tiers"),
             trusted_min_age_ms=parse_duration(acts.get("trusted_min_age", 0)),
+            established_tiers=_tiers(
+                acts.get("established_tiers") or [], source, "established_tiers"
+            ),
+            established_max_prefixes=_count(
+                acts.get("established_max_prefixes", 0), source, "established_max_prefixes"
+            ),
+            established_max_daily=_count(
+                acts.get("established_max_daily", 0), source, "established_max_daily"
+            ),
         )
 
 
-def _tiers(raw: Any, source: str) -> tuple[str, ...]:
+def _tiers(raw: Any, source: str, key: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
-        raise ConfigError(f"{source}: actions.trusted_tiers: must be a list of tier names")
+        raise ConfigError(f"{source}: actions.{key}: must be a list of tier names")
     bad = [t for t in raw if t not in TIERS]
     if bad:
         raise ConfigError(
-            f"{source}: actions.trusted_tiers: unknown tier {bad[0]!r} (one of {', '.join(TIERS)})"
+            f"{source}: actions.{key}: unknown tier {bad[0]!r} (one of {', '.join(TIERS)})"
         )
     return tuple(raw)
+
+
+def _count(raw: Any, source: str, key: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise ConfigError(f"{source}: actions.{key}: must be a whole number >= 0, got {raw!r}")
+    return raw
 
 
 # linking.<key>: kind of value (durations become milliseconds)

@@ -41,6 +41,8 @@ class ScoreResult:
     # entities held at review by the trusted-customer rule although their risk
     # asked for more (None: no entity was)
     held: np.ndarray | None = None
+    # of those, the ones held as established customers (not on a trusted tier)
+    established: np.ndarray | None = None
 
 
 class Scorer:
@@ -52,6 +54,7 @@ class Scorer:
         self.by_name = {s.name: s for s in self.signals}
         self._thr = np.array([settings.thresholds[a] for a in ACTIONS[1:]])
         self._trusted = np.array([float(TIERS.index(t)) for t in settings.trusted_tiers])
+        self._established = np.array([float(TIERS.index(t)) for t in settings.established_tiers])
         # what score() needs from the settings, worked out once (the gateway
         # scores one account per call: these were a fixed cost of every call)
         names = list(dict.fromkeys(n for g in GROUPS for n in settings.weights.get(g, {})))
@@ -107,27 +110,44 @@ class Scorer:
         thin = v["n"] < cfg.min_requests_enforce
         if cfg.campaign_enforce:
             thin &= camp <= 0
-        held = None
-        if len(self._trusted) and (action >= 2).any():
-            held = self._trusted_held(v, camp) & (action >= 2) & ~thin
+        held = established = None
+        if (len(self._trusted) or len(self._established)) and (action >= 2).any():
+            trusted, established = self._trusted_held(v, camp)
+            held = (trusted | established) & (action >= 2) & ~thin
+            established &= held & ~trusted
             thin |= held
         action = np.where(thin, np.minimum(action, 1), action).astype(np.int8)
-        return ScoreResult(risk, action, groups, measures, scores, v["n"], held)
+        return ScoreResult(risk, action, groups, measures, scores, v["n"], held, established)
 
-    def _trusted_held(self, v: StateView, camp: np.ndarray) -> np.ndarray:
-        """Trusted customers outside any malicious campaign (the ``trusted_tiers`` rule).
+    def _trusted_held(self, v: StateView, camp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Trusted and established customers outside any malicious campaign.
 
-        Catches: wrong enforcement of verified enterprise / research customers
-        whose legitimate workload asks what harvesters ask (LLM-as-judge
-        grading, step-by-step tutoring). Misses, on purpose: a trusted account
-        harvesting alone is only reviewed; one inside a campaign is enforced.
+        Trusted (``trusted_tiers``): verified, aged accounts on a trusted tier.
+        Established (``established_tiers``): verified, aged accounts on a paying
+        tier that also keep to at most ``established_max_prefixes`` networks
+        and ``established_max_daily`` requests on their busiest day: an
+        accountable customer (identity checked, paying, one place) at a
+        volume where an analyst's look is in proportion, not a disposable
+        account behind rotating proxies nor an industrial harvest.
+
+        Catches: wrong enforcement of legitimate workloads that ask what
+        harvesters ask (LLM-as-judge eval pipelines grading responses,
+        step-by-step tutoring products). Misses, on purpose: such an account
+        harvesting alone is only reviewed (an analyst, and the customer
+        relationship, decide); one inside a campaign is enforced with it.
         """
         cfg = self.settings
-        trusted = np.isin(v["tier"], self._trusted) & (v["verified"] == 1.0)
+        verified = v["verified"] == 1.0
         age = v["last_ts"] - v["created_ms"]  # NaN (unknown sign-up) counts as old enough
         with np.errstate(invalid="ignore"):
-            trusted &= ~(age < cfg.trusted_min_age_ms)
-        return trusted & (camp <= 0)
+            aged = ~(age < cfg.trusted_min_age_ms)
+        base = verified & aged & (camp <= 0)
+        trusted = base & np.isin(v["tier"], self._trusted)
+        established = base & np.isin(v["tier"], self._established)
+        if established.any():
+            established &= v.distinct("prefixes") <= cfg.established_max_prefixes + 0.5
+            established &= v["max_day_count"] <= cfg.established_max_daily
+        return trusted, established
 
     def reasons(self, res: ScoreResult, i: int) -> list[dict[str, Any]]:
         """Top contributing signals of entity ``i``, as contract reasons."""
@@ -141,13 +161,17 @@ class Scorer:
         contrib.sort(reverse=True)
         out: list[dict[str, Any]] = []
         if res.held is not None and res.held[i]:
+            who = (
+                "verified, established account on one network"
+                if res.established is not None and res.established[i]
+                else "verified account on a trusted tier"
+            )
             out.append(
                 {
                     "signal": TRUSTED_REASON,
                     "value": round(float(res.risk[i]), 4),
-                    "detail": "verified account on a trusted tier, outside any malicious"
-                    " campaign: held at review for an analyst (its own risk"
-                    f" {float(res.risk[i]):.2f} would enforce)",
+                    "detail": f"{who}, outside any malicious campaign: held at review"
+                    f" for an analyst (its own risk {float(res.risk[i]):.2f} would enforce)",
                 }
             )
         for _, name in contrib[: int(cfg.risk.get("reasons", 4))]:
