@@ -152,6 +152,13 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     ):
         accounts.append(_account(aid, "pay_as_you_go", True, f"pm_{aid}", age))
         lines += _judge(aid, ip, n, rng, days, OWN_JUDGES[aid])
+    # unrelated verified customers who all run the same public judge template
+    # as ent_judge and free_judge (same client, same day): linked by content
+    # into one campaign with the untrusted free_judge, never enforced for it
+    for k in range(4):
+        aid = f"public_judge_{k}"
+        accounts.append(_account(aid, "pay_as_you_go", True, f"pm_{aid}", 90 + 37 * k))
+        lines += _judge(aid, f"100.64.{10 + k}.5", 400, rng)
     (d / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     (d / "accounts.jsonl").write_bytes(b"\n".join(orjson.dumps(a) for a in accounts) + b"\n")
     detect(d / "events.jsonl", d / "out", d / "accounts.jsonl")
@@ -159,7 +166,10 @@ def verdicts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, An
     return {r["account_id"]: r for r in recs if r["end_user_id"] is None}
 
 
-@pytest.mark.parametrize("account", ["ent_judge", "ent_tutor", "payg_judge"])
+PUBLIC = [f"public_judge_{k}" for k in range(4)]
+
+
+@pytest.mark.parametrize("account", ["ent_judge", "ent_tutor", "payg_judge", *PUBLIC])
 def test_trusted_customers_are_held_at_review(
     verdicts: dict[str, dict[str, Any]], account: str
 ) -> None:
@@ -183,6 +193,19 @@ def test_a_trusted_account_inside_a_farm_is_enforced(verdicts: dict[str, dict[st
     rec = verdicts["ent_stolen"]
     assert rec["campaign_id"] is not None, rec
     assert rec["action"] in ("challenge", "degrade", "block"), rec
+
+
+def test_a_shared_public_template_links_but_does_not_enforce_accountable_customers(
+    verdicts: dict[str, dict[str, Any]],
+) -> None:
+    """The judge template's users form one campaign with the untrusted
+    free_judge (content, client and timing shared); only the untrusted one is
+    enforced with it."""
+    camp = verdicts["free_judge"]["campaign_id"]
+    assert camp is not None
+    assert {verdicts[a]["campaign_id"] for a in PUBLIC} == {camp}
+    assert all(verdicts[a]["first_enforce_ts"] is None for a in PUBLIC)
+    assert verdicts["free_judge"]["action"] in ("challenge", "degrade", "block")
 
 
 def test_held_reasons_say_which_rule(verdicts: dict[str, dict[str, Any]]) -> None:

@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from distillwatch.linking.accountable import HardLinks
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
@@ -305,6 +306,9 @@ class CampaignLinker:
         self._freq = pl.DataFrame(schema={"key": pl.UInt64, "kind": pl.Int8, "df": pl.UInt32})
         self._eu_state: EntityState | None = None
         self._state: EntityState | None = None
+        # which campaign members share payment / infrastructure with another
+        # (linking.accountable; remembered while their campaign is unchanged)
+        self._hard = HardLinks()
         self._profiles = CampaignProfiles()
         self._first_ms = np.zeros(0, np.int64)  # per node: its first request
         self._log_start = np.iinfo(np.int64).max
@@ -495,6 +499,7 @@ class CampaignLinker:
 
     def _rebuild(self, state: EntityState) -> None:
         self._merge()
+        self._hard.rebuilt()
         self._rows_at_rebuild = self._rows_total
         self._fresh = []
         self._mark_resellers(state)
@@ -621,6 +626,7 @@ class CampaignLinker:
             ex[accts[known][many | flagged]] = True
 
     def _rescore(self, now_ms: int, state: EntityState, scorer: Scorer, rebuilt: bool) -> None:
+        self._hard.tick()
         was_malicious = self.malicious
         n_camp = len(self.camp_ids)
         nodes = np.flatnonzero(self.camp_of_node[: len(self.node_ids)] >= 0)
@@ -658,6 +664,28 @@ class CampaignLinker:
         elif rebuilt or not np.array_equal(self.malicious, was_malicious):
             self._build_index()
             self._catch_up()
+
+    def _own_risk_only(self, ids: list[str]) -> np.ndarray:
+        """For members of malicious campaigns: which keep their own risk
+        (accountable customers tied to the campaign by content alone:
+        :mod:`.accountable`), judged on their state now."""
+        assert self._state is not None and self._scorer is not None
+        nodes = np.array([self.node_of[a] for a in ids], dtype=np.int64)
+        out = np.zeros(len(nodes), dtype=bool)
+        rows = self._rows_in(self._state, nodes)
+        ok = np.flatnonzero((rows >= 0) & ~self._eu[nodes])
+        if len(ok) == 0:
+            return out
+        trusted, established = self._scorer.accountable(self._state.view(rows[ok]))
+        cand = ok[trusted | established]
+        if len(cand):
+            hard = self._hard.of(nodes[cand], self.camp_of_node, self._evidence_parts)
+            out[cand[~hard]] = True
+        return out
+
+    def _evidence_parts(self) -> list[Any]:
+        """All evidence so far: the merged table, pending frames, raw rows."""
+        return [self._table.cols, *self._pending, *self._raw]
 
     def _hold(self, now_ms: int, nodes: np.ndarray, own: np.ndarray, size: np.ndarray) -> None:
         """Campaign risk and verdict from the aggregate risk ``own``, with held
@@ -830,8 +858,13 @@ class CampaignLinker:
         ``early``: as known before the last refresh's rebuild and re-score
         (after its attachments), i.e. without this window's other accounts.
         """
+        ids = account_ids.to_list()
         get = (self._early_risk if early else self.risk_by_account).get
-        return np.array([get(a, 0.0) for a in account_ids.to_list()], dtype=np.float64)
+        risk = np.array([get(a, 0.0) for a in ids], dtype=np.float64)
+        at = np.flatnonzero(risk > 0)
+        if len(at) and self._state is not None and self._scorer is not None:
+            risk[at[self._own_risk_only([ids[i] for i in at.tolist()])]] = 0.0
+        return risk
 
     def campaign_of(self, account_id: str) -> str | None:
         node = self.node_of.get(account_id)

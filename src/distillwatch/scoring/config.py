@@ -66,6 +66,7 @@ class Settings:
     established_tiers: tuple[str, ...] = ()
     established_max_prefixes: int = 0
     established_max_daily: int = 0
+    established_max_daily_tokens: int = 0
 
     @classmethod
     def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
@@ -129,6 +130,11 @@ class Settings:
             ),
             established_max_daily=_count(
                 acts.get("established_max_daily", 0), source, "established_max_daily"
+            ),
+            established_max_daily_tokens=_count(
+                acts.get("established_max_daily_tokens", 0),
+                source,
+                "established_max_daily_tokens",
             ),
         )
 

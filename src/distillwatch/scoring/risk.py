@@ -120,33 +120,50 @@ class Scorer:
         return ScoreResult(risk, action, groups, measures, scores, v["n"], held, established)
 
     def _trusted_held(self, v: StateView, camp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Trusted and established customers outside any malicious campaign.
-
-        Trusted (``trusted_tiers``): verified, aged accounts on a trusted tier.
-        Established (``established_tiers``): verified, aged accounts on a paying
-        tier that also keep to at most ``established_max_prefixes`` networks
-        and ``established_max_daily`` requests on their busiest day: an
-        accountable customer (identity checked, paying, one place) at a
-        volume where an analyst's look is in proportion, not a disposable
-        account behind rotating proxies nor an industrial harvest.
+        """Trusted and established customers (:meth:`accountable`) outside any
+        malicious campaign.
 
         Catches: wrong enforcement of legitimate workloads that ask what
         harvesters ask (LLM-as-judge eval pipelines grading responses,
         step-by-step tutoring products). Misses, on purpose: such an account
         harvesting alone is only reviewed (an analyst, and the customer
-        relationship, decide); one inside a campaign is enforced with it.
+        relationship, decide); one inside a campaign is enforced with it
+        (unless only content ties it there: linking.accountable).
+        """
+        trusted, established = self.accountable(v)
+        outside = camp <= 0
+        return trusted & outside, established & outside
+
+    def accountable(self, v: StateView) -> tuple[np.ndarray, np.ndarray]:
+        """Trusted and established customers, whatever their campaign.
+
+        Trusted (``trusted_tiers``): verified, aged accounts on a trusted tier.
+        Established (``established_tiers``): verified, aged accounts on a paying
+        tier that also keep to at most ``established_max_prefixes`` networks,
+        ``established_max_daily`` requests on their busiest day and
+        ``established_max_daily_tokens`` output tokens per active day: an
+        accountable customer (identity checked, paying, one place) at a
+        volume where an analyst's look is in proportion, not a disposable
+        account behind rotating proxies nor an industrial harvest (a bulk
+        chain-of-thought harvest takes millions of output tokens a day; an
+        LLM-as-judge pipeline's short verdicts a small fraction of that).
         """
         cfg = self.settings
         verified = v["verified"] == 1.0
         age = v["last_ts"] - v["created_ms"]  # NaN (unknown sign-up) counts as old enough
         with np.errstate(invalid="ignore"):
             aged = ~(age < cfg.trusted_min_age_ms)
-        base = verified & aged & (camp <= 0)
+        base = verified & aged
         trusted = base & np.isin(v["tier"], self._trusted)
         established = base & np.isin(v["tier"], self._established)
         if established.any():
-            established &= v.distinct("prefixes") <= cfg.established_max_prefixes + 0.5
+            # a new network per request is no stable footprint, however few
+            # requests so far: at most one more network per 4 requests
+            nets = np.minimum(cfg.established_max_prefixes, 1.0 + v["n"] / 4.0)
+            established &= v.distinct("prefixes") <= nets + 0.5
             established &= v["max_day_count"] <= cfg.established_max_daily
+            per_day = v["out_tokens"] / np.maximum(v["active_days"], 1.0)
+            established &= per_day <= cfg.established_max_daily_tokens
         return trusted, established
 
     def reasons(self, res: ScoreResult, i: int) -> list[dict[str, Any]]:
@@ -170,8 +187,9 @@ class Scorer:
                 {
                     "signal": TRUSTED_REASON,
                     "value": round(float(res.risk[i]), 4),
-                    "detail": f"{who}, outside any malicious campaign: held at review"
-                    f" for an analyst (its own risk {float(res.risk[i]):.2f} would enforce)",
+                    "detail": f"{who}, tied to no malicious campaign by payment,"
+                    " infrastructure or sign-up: held at review for an analyst (its own"
+                    f" risk {float(res.risk[i]):.2f} would enforce)",
                 }
             )
         for _, name in contrib[: int(cfg.risk.get("reasons", 4))]:

@@ -1,0 +1,51 @@
+"""linking.accountable.hard_linked: which campaign members share a hard key
+(payment, e-mail domain, sign-up burst, IP prefix, reseller) with another
+member of their own campaign."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from distillwatch.linking.accountable import HARD_KINDS, hard_linked
+from distillwatch.linking.evidence import KIND_CODE, KIND_NAMES
+
+
+def _rows(*rows: tuple[int, int, str]) -> dict[str, np.ndarray]:
+    node, key, kind = zip(*rows, strict=True)
+    return {
+        "node": np.array(node, np.int64),
+        "key": np.array(key, np.uint64),
+        "kind": np.array([KIND_CODE[k] for k in kind], np.int8),
+    }
+
+
+def test_hard_kinds_are_those_naming_an_operator_fact() -> None:
+    assert {"payment", "signup+client", "email+prefix", "prefix+template"} <= set(HARD_KINDS)
+    soft = set(KIND_NAMES) - set(HARD_KINDS)
+    assert {"client+template", "system+template", "sync+client", "system+params"} <= soft
+
+
+def test_only_a_hard_key_shared_inside_the_campaign_counts() -> None:
+    camp = np.array([0, 0, 0, 1, 0, -1])
+    table = _rows(
+        (0, 10, "payment"),
+        (1, 10, "payment"),  # 0 and 1: one card, same campaign -> hard
+        (0, 20, "client+template"),
+        (2, 20, "client+template"),  # 2: content only -> soft
+        (3, 30, "payment"),
+        (4, 30, "payment"),  # 3 and 4 share a card but not a campaign
+        (4, 40, "prefix+template"),
+        (5, 40, "prefix+template"),  # 5 is in no campaign
+    )
+    got = hard_linked([table], camp, np.array([0, 1, 2, 3, 4]))
+    assert got.tolist() == [True, True, False, False, False]
+
+
+def test_evidence_split_over_parts_is_joined() -> None:
+    """The linker's merged table, pending frames and raw rows are one evidence."""
+    camp = np.array([0, 0, 0])
+    merged = _rows((0, 7, "signup+client"), (2, 8, "client+template"))
+    pending = _rows((1, 7, "signup+client"))
+    got = hard_linked([merged, pending, _rows((2, 8, "sync+client"))], camp, np.array([0, 1, 2]))
+    assert got.tolist() == [True, True, False]
+    assert hard_linked([], camp, np.array([0])).tolist() == [False]
