@@ -80,7 +80,12 @@ from distillwatch.linking.evidence import (
 )
 from distillwatch.linking.graph import GraphParams, communities, sorted_key_graph
 from distillwatch.linking.profile import CampaignProfiles
-from distillwatch.linking.report import campaign_links, campaign_record, reasons_by_node
+from distillwatch.linking.report import (
+    Links,
+    campaign_links,
+    campaign_record,
+    reasons_and_links,
+)
 from distillwatch.linking.table import EvidenceTable
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
@@ -294,6 +299,7 @@ class CampaignLinker:
         self._attacher = CampaignAttacher(self.p.graph.min_weight)
         self._state_row = np.zeros(0, dtype=np.int64)
         self._reasons: dict[int, list[dict[str, object]]] | None = None
+        self._links: tuple[np.ndarray, Links] | None = None
         self._excluded = np.zeros(0, dtype=bool)
         self._eu = np.zeros(0, dtype=bool)  # node is a reseller's end user
         self._last_rebuild = -(2**62)
@@ -492,6 +498,7 @@ class CampaignLinker:
             parts: list[pl.DataFrame | dict[str, np.ndarray]] = [*self._pending, *self._raw]
             self._raw, self._raw_rows, self._pending = [], 0, []
             self._table.merge(parts, len(self.node_ids))
+            self._links = None
 
     def _rebuild(self, state: EntityState) -> None:
         self._merge()
@@ -846,13 +853,26 @@ class CampaignLinker:
         if self._reasons is None:
             self._merge()
             n = len(self.node_ids)
-            self._reasons = reasons_by_node(self.members, self.camp_of_node[:n], self.facts.labels)
+            camp = self.camp_of_node[:n]
+            self._reasons, links = reasons_and_links(self.members, camp, self.facts.labels)
+            # campaign_records' links, from the same pass: valid while the
+            # evidence table and the campaigns are these
+            self._links = (camp.copy(), links)
         return self._reasons.get(node, [])
+
+    def _campaign_links(self) -> Links:
+        """:func:`campaign_links`, from :meth:`link_reasons`' pass when nothing changed since."""
+        n = len(self.node_ids)
+        if self._links is not None:
+            camp, links = self._links
+            if np.array_equal(camp, self.camp_of_node[:n]):
+                return links
+        return campaign_links(self)
 
     def campaign_records(self) -> list[dict[str, Any]]:
         self.link_reasons("")  # make sure evidence is merged
         n = len(self.node_ids)
-        links = campaign_links(self)
+        links = self._campaign_links()
         camp = self.camp_of_node[:n]
         order = np.argsort(camp, kind="stable")
         bounds = np.searchsorted(camp[order], np.arange(len(self.camp_ids) + 1))

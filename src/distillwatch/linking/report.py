@@ -51,19 +51,47 @@ def shared_keys(members: pl.DataFrame, camp_of_node: np.ndarray) -> Iterator[pl.
             yield sk
 
 
+Reasons = dict[int, list[dict[str, object]]]
+Links = dict[int, list[dict[str, Any]]]
+
+
+def reasons_and_links(
+    members: pl.DataFrame, camp_of_node: np.ndarray, labels: dict[int, str]
+) -> tuple[Reasons, Links]:
+    """:func:`reasons_by_node` and the per-campaign links of :func:`campaign_links`
+    from one pass of :func:`shared_keys` (its group-bys and joins are most of
+    the cost of either)."""
+    best, tops = [], []
+    for sk in shared_keys(members, camp_of_node):
+        best.append(_best_key_per_node(sk))
+        tops.append(_top_keys_per_kind(sk))
+    return _reasons(best, labels), _links(tops, labels)
+
+
 def reasons_by_node(
     members: pl.DataFrame, camp_of_node: np.ndarray, labels: dict[int, str]
-) -> dict[int, list[dict[str, object]]]:
+) -> Reasons:
     """Top link reasons for every campaign member (strongest kinds, most shared keys)."""
-    best = []
-    for sk in shared_keys(members, camp_of_node):
-        base = LINKS[KIND_NAMES[int(sk["kind"][0])]][2]
-        scored = sk.with_columns(score=pl.col("members").log1p() * base)
-        best.append(
-            scored.sort(["score", "key"], descending=[True, False]).unique(
-                "node", keep="first", maintain_order=True
-            )
-        )
+    return _reasons([_best_key_per_node(sk) for sk in shared_keys(members, camp_of_node)], labels)
+
+
+def campaign_links(linker: CampaignLinker) -> Links:
+    """Per campaign and link kind: how many keys and members tie it, with the top example."""
+    n = len(linker.node_ids)
+    tops = [_top_keys_per_kind(sk) for sk in shared_keys(linker.members, linker.camp_of_node[:n])]
+    return _links(tops, linker.facts.labels)
+
+
+def _best_key_per_node(sk: pl.DataFrame) -> pl.DataFrame:
+    """Each node's strongest shared key of one link kind."""
+    base = LINKS[KIND_NAMES[int(sk["kind"][0])]][2]
+    scored = sk.with_columns(score=pl.col("members").log1p() * base)
+    return scored.sort(["score", "key"], descending=[True, False]).unique(
+        "node", keep="first", maintain_order=True
+    )
+
+
+def _reasons(best: list[pl.DataFrame], labels: dict[int, str]) -> Reasons:
     if not best:
         return {}
     top = (
@@ -72,7 +100,7 @@ def reasons_by_node(
         .group_by("node", maintain_order=True)
         .head(REASONS_PER_ACCOUNT)
     )
-    out: dict[int, list[dict[str, object]]] = {}
+    out: Reasons = {}
     for node, kind, a, b, n_mem, n_req in top.select(
         "node", "kind", "a", "b", "members", "requests"
     ).iter_rows():
@@ -90,26 +118,25 @@ def reasons_by_node(
     return out
 
 
-def campaign_links(linker: CampaignLinker) -> dict[int, list[dict[str, Any]]]:
-    """Per campaign and link kind: how many keys and members tie it, with the top example."""
-    n = len(linker.node_ids)
-    out: dict[int, list[dict[str, Any]]] = {}
-    tops = []
-    for sk in shared_keys(linker.members, linker.camp_of_node[:n]):
-        per_key = sk.group_by("camp", "key").agg(pl.col("kind", "a", "b", "members").first())
-        tops.append(
-            per_key.sort(["members", "key"], descending=[True, False])
-            .group_by("camp", "kind", maintain_order=True)
-            .agg(
-                pl.len().alias("keys"),
-                pl.col("members").sum().alias("co"),
-                pl.col("a", "b", "members").first(),
-            )
+def _top_keys_per_kind(sk: pl.DataFrame) -> pl.DataFrame:
+    """Per campaign, keys and co-occurrences of one link kind, with its most shared key."""
+    per_key = sk.group_by("camp", "key").agg(pl.col("kind", "a", "b", "members").first())
+    return (
+        per_key.sort(["members", "key"], descending=[True, False])
+        .group_by("camp", "kind", maintain_order=True)
+        .agg(
+            pl.len().alias("keys"),
+            pl.col("members").sum().alias("co"),
+            pl.col("a", "b", "members").first(),
         )
+    )
+
+
+def _links(tops: list[pl.DataFrame], labels: dict[int, str]) -> Links:
+    out: Links = {}
     if not tops:
         return out
     top = pl.concat(tops)
-    labels = linker.facts.labels
     for c, kind, keys, co, a, b, mem in top.sort(
         ["camp", "co", "kind"], descending=[False, True, False]
     ).iter_rows():
