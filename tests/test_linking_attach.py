@@ -6,9 +6,17 @@ from dataclasses import replace
 
 import numpy as np
 import polars as pl
+import pytest
 
 from distillwatch.linking import CampaignLinker
-from distillwatch.linking.attach import CampaignAttacher, _lookup, campaign_share_weights
+from distillwatch.linking.attach import (
+    CampaignAttacher,
+    _lookup,
+    campaign_share_weights,
+    key_filter,
+    on_keys,
+    sorted_rows_on,
+)
 from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
 from distillwatch.linking.graph import GraphParams, build_edges, key_frequencies, key_weights
 from distillwatch.scoring.config import Settings
@@ -158,7 +166,8 @@ def test_a_malicious_verdict_is_held_through_weaker_rescores_for_verdict_hold() 
     assert off.malicious.tolist() == [False]
 
 
-def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
+@pytest.mark.parametrize("key_sorted", [False, True])
+def test_updating_the_index_for_joined_nodes_equals_rebuilding_it(key_sorted: bool) -> None:
     # two malicious campaigns (0: nodes 0-7, 1: nodes 8-15) and unlinked nodes 16-29
     # sharing random keys with both; nodes 16-21 then join (some each way): the
     # entries recomputed for their keys must give exactly the rebuilt index,
@@ -167,6 +176,8 @@ def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
     rows = [(int(n), int(k), int(rng.choice([CT, PT]))) for n in range(30) for k in
             rng.choice(np.arange(1, 60), size=8, replace=False)]  # fmt: skip
     members = compact([evidence(rows)])
+    if key_sorted:  # as the linker's table is (the entries of the changed keys by range)
+        members = members.sort("key", "node")
     freq = key_frequencies(members)
     camp = np.full(30, -1, np.int64)
     camp[:8], camp[8:16] = 0, 1
@@ -255,3 +266,26 @@ def test_hindsight_puts_back_members_the_final_partition_leaves_out() -> None:
     assert lk.campaign_of("a5") == "c0" and lk.campaign_of("a6") is None
     assert lk.campaign_risk(pl.Series(["a5", "a6"])).tolist() == [0.9, 0.0]
     assert lk._attacher.index is None  # nothing attaches after the final pass
+
+
+def test_rows_on_sorted_keys_equal_the_lookup_of_every_row() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        col = np.sort(rng.integers(0, 40, int(rng.integers(0, 80)))).astype(np.uint64)
+        keys = np.unique(rng.integers(0, 45, int(rng.integers(0, 12)))).astype(np.uint64)
+        assert np.array_equal(sorted_rows_on(col, keys), np.flatnonzero(np.isin(col, keys)))
+        ev = {"key": col, "node": rng.integers(0, 9, len(col)).astype(np.int32)}
+        fast, ref = on_keys(ev, keys, key_sorted=True), on_keys(ev, keys)
+        assert all(np.array_equal(fast[c], ref[c]) for c in ("key", "node"))
+
+
+def test_lookups_with_the_index_bitmap_equal_binary_search() -> None:
+    rng = np.random.default_rng(5)
+    keys_s = np.unique(rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64))
+    filt = key_filter(keys_s)
+    for n in (0, 1, 50, 3_000):
+        key = np.concatenate([rng.choice(keys_s, n), rng.integers(0, 2**64 - 1, n, np.uint64)])
+        pos, hit = _lookup(keys_s, key, filt)
+        ref_pos, ref_hit = _lookup(keys_s, key)
+        np.testing.assert_array_equal(hit, ref_hit)
+        np.testing.assert_array_equal(pos[hit], ref_pos[ref_hit])

@@ -45,17 +45,30 @@ Corroborate = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # miss, and a binary search per key is cache misses all the way down. A bitmap
 # of the index keys' low bits (the keys are 64-bit hashes) rules out most
 # misses with one gather; only the candidates are searched. Same answers.
+# The attacher keeps its index's bitmap (key_filter) for every window's lookup.
 _PREFILTER_MIN = 1 << 16
+KeyFilter = tuple[np.uint64, np.ndarray]  # low-bits mask, bitmap
 
 
-def _lookup(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def key_filter(keys_s: np.ndarray) -> KeyFilter:
+    """The bitmap of the low bits of the sorted index keys ``keys_s``."""
+    bits = min(max(len(keys_s).bit_length() + 4, 16), 24)
+    mask = np.uint64((1 << bits) - 1)
+    table = np.zeros(1 << bits, dtype=bool)
+    table[(keys_s & mask).astype(np.intp)] = True
+    return mask, table
+
+
+def _lookup(
+    keys_s: np.ndarray, key: np.ndarray, filt: KeyFilter | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Position of each key in the sorted index and whether it is there
-    (the position is meaningful only where it is)."""
-    if len(key) >= _PREFILTER_MIN and 0 < len(keys_s) < len(key):
-        bits = min(max(len(keys_s).bit_length() + 4, 16), 24)
-        mask = np.uint64((1 << bits) - 1)
-        table = np.zeros(1 << bits, dtype=bool)
-        table[(keys_s & mask).astype(np.intp)] = True
+    (the position is meaningful only where it is); ``filt``: the index's
+    :func:`key_filter`, if already built."""
+    if filt is None and len(key) >= _PREFILTER_MIN and 0 < len(keys_s) < len(key):
+        filt = key_filter(keys_s)
+    if filt is not None and len(keys_s):
+        mask, table = filt
         cand = np.flatnonzero(table[(key & mask).astype(np.intp)])
         pos = np.zeros(len(key), dtype=np.intp)
         hit = np.zeros(len(key), dtype=bool)
@@ -69,10 +82,33 @@ def _search(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return pos, keys_s[pos] == key
 
 
-def on_keys(ev: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows (``key``, ``node``) of evidence arrays whose key is in the sorted array ``keys``."""
+def sorted_rows_on(col: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Indices (ascending) of the rows of the sorted column ``col`` whose value
+    is in the sorted array ``keys``: each key's run, found by binary search
+    (a few keys against a large sorted table: no pass over the table)."""
+    lo = np.searchsorted(col, keys, side="left")
+    length = np.searchsorted(col, keys, side="right") - lo
+    lo, length = lo[length > 0], length[length > 0]
+    if len(lo) == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(length)
+    # row i of the output: lo[run] + its offset in the run
+    step = np.ones(int(ends[-1]), np.int64)
+    step[0] = lo[0]
+    step[ends[:-1]] = lo[1:] - (lo[:-1] + length[:-1] - 1)
+    return np.cumsum(step)
+
+
+def on_keys(
+    ev: dict[str, np.ndarray], keys: np.ndarray, key_sorted: bool = False
+) -> dict[str, np.ndarray]:
+    """The rows (``key``, ``node``) of evidence arrays whose key is in the sorted array ``keys``
+    (``key_sorted``: the evidence is sorted by key, as the linker's table is)."""
     if len(keys) == 0:
         return {"key": ev["key"][:0], "node": ev["node"][:0]}
+    if key_sorted:
+        rows = sorted_rows_on(ev["key"], keys)
+        return {"key": ev["key"][rows], "node": ev["node"][rows]}
     _, hit = _lookup(keys, ev["key"])
     return {"key": ev["key"][hit], "node": ev["node"][hit]}
 
@@ -95,6 +131,15 @@ class CampaignAttacher:
         self.min_weight = min_weight
         self.index: KeyIndex | None = None
         self._hits = pl.DataFrame(schema={"node": pl.Int64, "key": pl.UInt64})
+        self._filter: tuple[KeyIndex, KeyFilter] | None = None  # the index's key_filter
+
+    def _index_filter(self) -> KeyFilter | None:
+        """:func:`key_filter` of the current index (built once per index)."""
+        if self.index is None:
+            return None
+        if self._filter is None or self._filter[0] is not self.index:
+            self._filter = (self.index, key_filter(self.index[0]))
+        return self._filter[1]
 
     def pending_hits(self) -> tuple[np.ndarray, np.ndarray]:
         """(node, campaign) of the remembered hits of unlinked nodes (one row per
@@ -102,12 +147,13 @@ class CampaignAttacher:
         if self.index is None or self._hits.height == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         keys_s, camp_s, _, _ = self.index
-        pos, ok = _lookup(keys_s, self._hits["key"].to_numpy())
+        pos, ok = _lookup(keys_s, self._hits["key"].to_numpy(), self._index_filter())
         return self._hits["node"].to_numpy()[ok], camp_s[pos[ok]]
 
     def clear(self) -> None:
         """No attachment (nothing malicious, or the final pass)."""
         self.index = None
+        self._filter = None
 
     def build_index(
         self,
@@ -158,10 +204,15 @@ class CampaignAttacher:
         changed = _distinct(keys[mine[node]])
         if len(changed) == 0:
             return changed
-        rows = members.filter(pl.Series(_lookup(changed, keys)[1]))
+        if len(keys) > 1 and (keys[1:] >= keys[:-1]).all():  # the linker's table is key-sorted
+            at_rows = sorted_rows_on(keys, changed)
+            rows = pl.DataFrame({"key": keys[at_rows], "node": node[at_rows]})
+        else:
+            rows = members.filter(pl.Series(_lookup(changed, keys)[1]))
         key, camp, w, tool = _entries(rows, camp_of_node, malicious, excluded, freq)
         old_k, old_c, old_w, old_t = self.index
-        keep = ~_lookup(changed, old_k)[1] if len(old_k) else np.zeros(0, bool)
+        keep = np.ones(len(old_k), bool)  # the index keys are sorted and distinct
+        keep[sorted_rows_on(old_k, changed)] = False
         old_k = old_k[keep]
         at = np.searchsorted(old_k, key)  # the recomputed keys are not in old_k
         self.index = (
@@ -196,7 +247,8 @@ class CampaignAttacher:
         if excluded is not None:
             free &= ~excluded[node]
         key, node = key[free], node[free]
-        pos, hit = _lookup(keys_s, key)
+        filt = self._index_filter()
+        pos, hit = _lookup(keys_s, key, filt)
         if not hit.any():
             return none
         new = pl.DataFrame({"node": node[hit], "key": key[hit]})
@@ -204,7 +256,7 @@ class CampaignAttacher:
         # only the nodes with new hits are re-weighed (the table holds every
         # unlinked node's hits; it is pruned when the index is rebuilt)
         mine = pl.concat([self._hits.filter(touched), new]).unique(["node", "key"])
-        pos, held = _lookup(keys_s, mine["key"].to_numpy())
+        pos, held = _lookup(keys_s, mine["key"].to_numpy(), filt)
         mine = mine.filter(pl.Series(held))
         self._hits = pl.concat([self._hits.filter(~touched), mine])
         p = pos[held]

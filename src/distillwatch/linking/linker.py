@@ -745,6 +745,7 @@ class CampaignLinker:
             for f in (self.members, *self._pending)
             if f.height
         ]
+        table_first = self.members.height > 0  # known[0] is the key-sorted table
         known += self._raw
         fresh = known
         joined = np.zeros(0, np.int64)
@@ -763,7 +764,10 @@ class CampaignLinker:
                     self._freq,
                     joined,
                 )
-                fresh = [on_keys(f, changed) for f in known]
+                fresh = [
+                    on_keys(f, changed, key_sorted=table_first and i == 0)
+                    for i, f in enumerate(known)
+                ]
             joined = self._attach(fresh)
             if len(joined) == 0:
                 return
