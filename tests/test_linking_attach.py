@@ -11,8 +11,10 @@ import pytest
 from distillwatch.linking import CampaignLinker
 from distillwatch.linking.attach import (
     CampaignAttacher,
+    _distinct_pairs,
     _lookup,
     campaign_share_weights,
+    join_weights,
     key_filter,
     on_keys,
     sorted_rows_on,
@@ -289,3 +291,31 @@ def test_lookups_with_the_index_bitmap_equal_binary_search() -> None:
         ref_pos, ref_hit = _lookup(keys_s, key)
         np.testing.assert_array_equal(hit, ref_hit)
         np.testing.assert_array_equal(pos[hit], ref_pos[ref_hit])
+
+
+def test_join_weights_and_distinct_pairs_equal_polars_group_bys() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(100):
+        n = int(rng.integers(0, 300))
+        node = rng.integers(0, 40, n).astype(np.int64)
+        key = rng.integers(1, 2**63, 30, dtype=np.uint64)[rng.integers(0, 30, n)]
+        d_node, d_key = _distinct_pairs(node, key)
+        want = pl.DataFrame({"node": node, "key": key}).unique(maintain_order=True)
+        assert np.array_equal(d_node, want["node"].to_numpy())
+        assert np.array_equal(d_key, want["key"].to_numpy())
+        camp = rng.integers(0, 5, len(d_node)).astype(np.int64)
+        w = rng.integers(1, 9, len(d_node)) / 8.0  # exact sums in any order
+        tool = rng.random(len(d_node)) < 0.3
+        g_node, g_camp, total = join_weights(d_node, camp, w, tool)
+        ref = (
+            pl.DataFrame({"node": d_node, "camp": camp, "w": w, "tool": tool})
+            .group_by("node", "camp")
+            .agg(
+                pl.col("w").filter(~pl.col("tool")).sum()
+                + pl.col("w").filter(pl.col("tool")).max().fill_null(0.0)
+            )
+            .sort("node", "camp")
+        )
+        assert g_node.tolist() == ref["node"].to_list()
+        assert g_camp.tolist() == ref["camp"].to_list()
+        assert total.tolist() == ref["w"].to_list()
