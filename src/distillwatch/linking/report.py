@@ -16,6 +16,7 @@ import polars as pl
 
 from distillwatch.features.classifiers import CAPABILITIES
 from distillwatch.linking.evidence import FACT_LABEL, KIND_NAMES, LINKS
+from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_starts
 
 if TYPE_CHECKING:
     from distillwatch.linking.linker import CampaignLinker
@@ -36,19 +37,47 @@ def shared_keys(members: pl.DataFrame, camp_of_node: np.ndarray) -> Iterator[pl.
     Yielded one link kind at a time, so the intermediate frames of the whole
     evidence table never exist at once (this was the peak of a 10M-event run).
     """
-    camp = camp_of_node[members["node"].to_numpy()]
+    node = members["node"].to_numpy()
+    camp = camp_of_node[node]
     in_camp = camp >= 0
     if not in_camp.any():
         return
-    m = members.filter(pl.Series(in_camp)).with_columns(pl.Series("camp", camp[in_camp]))
-    for kind in np.unique(m["kind"].to_numpy()).tolist():
-        part = m.filter(pl.col("kind") == kind)
-        cnt = part.group_by("key", "camp").agg(
-            pl.len().alias("members"), pl.col("n").sum().alias("requests")
+    kind = members["kind"].to_numpy()
+    for k in np.unique(kind[in_camp]).tolist():
+        rows = np.flatnonzero(in_camp & (kind == k))
+        key, c = members["key"].to_numpy()[rows], camp[rows]
+        # (key, campaign) groups by one sort of packed (key rank, campaign) codes
+        order = argsort_hashed(key)
+        ks = key[order]
+        code = np.zeros(len(ks), np.uint64)
+        np.cumsum(ks[1:] != ks[:-1], out=code[1:])
+        cb = _bits(int(c.max()))
+        kb = _bits(int(code[-1]))
+        code <<= np.uint64(cb)
+        code |= c[order].astype(np.uint64)
+        by = argsort_bounded(code, kb + cb)
+        order = order[by]
+        start = run_starts(code[by])
+        size = np.diff(np.append(start, len(order)))
+        n = members["n"].to_numpy()[rows]
+        req = np.add.reduceat(n[order].astype(np.uint64), start)
+        shared = np.repeat(size >= 2, size)
+        if not shared.any():
+            continue
+        sel = order[shared]  # rows of groups with two members or more
+        at = rows[sel]
+        yield pl.DataFrame(
+            {
+                **{col: members[col].to_numpy()[at] for col in members.columns},
+                "camp": c[sel],
+                "members": np.repeat(size, size)[shared].astype(np.uint32),
+                "requests": np.repeat(req, size)[shared].astype(np.uint32),
+            }
         )
-        sk = part.join(cnt.filter(pl.col("members") >= 2), on=["key", "camp"])
-        if sk.height:
-            yield sk
+
+
+def _bits(x: int) -> int:
+    return max(int(x).bit_length(), 1)
 
 
 Reasons = dict[int, list[dict[str, object]]]
@@ -85,10 +114,23 @@ def campaign_links(linker: CampaignLinker) -> Links:
 def _best_key_per_node(sk: pl.DataFrame) -> pl.DataFrame:
     """Each node's strongest shared key of one link kind."""
     base = LINKS[KIND_NAMES[int(sk["kind"][0])]][2]
-    scored = sk.with_columns(score=pl.col("members").log1p() * base)
-    return scored.sort(["score", "key"], descending=[True, False]).unique(
-        "node", keep="first", maintain_order=True
-    )
+    # the key most members share (the score grows with them), ties: the lower
+    # key; a node holds a key once. Sorts of packed codes, rows by node.
+    node = sk["node"].to_numpy()
+    mem = sk["members"].to_numpy().astype(np.int64)
+    key = sk["key"].to_numpy()
+    top_mem = int(mem.max())
+    mb = _bits(top_mem)
+    code = node.astype(np.uint64) << np.uint64(mb)
+    code |= (top_mem - mem).astype(np.uint64)
+    o = argsort_bounded(code, _bits(int(node.max())) + mb)
+    sc = code[o]
+    start = run_starts(sc >> np.uint64(mb))
+    cand = o[sc == np.repeat(sc[start], np.diff(np.append(start, len(sc))))]
+    first = run_starts(node[cand])
+    low = np.minimum.reduceat(key[cand], first)
+    pick = cand[key[cand] == np.repeat(low, np.diff(np.append(first, len(cand))))]
+    return sk[pick].with_columns(score=pl.col("members").log1p() * base)
 
 
 def _reasons(best: list[pl.DataFrame], labels: dict[int, str]) -> Reasons:
