@@ -43,12 +43,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import igraph as ig
 import numpy as np
 import polars as pl
 
 from distillwatch.features.fingerprint import fmix64
 from distillwatch.linking.evidence import ATTACH_ONLY_CODES
+from distillwatch.linking.quiet_igraph import ig
 
 
 @dataclass(frozen=True)
