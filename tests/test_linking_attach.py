@@ -6,9 +6,19 @@ from dataclasses import replace
 
 import numpy as np
 import polars as pl
+import pytest
 
 from distillwatch.linking import CampaignLinker
-from distillwatch.linking.attach import CampaignAttacher, _lookup, campaign_share_weights
+from distillwatch.linking.attach import (
+    CampaignAttacher,
+    _distinct_pairs,
+    _lookup,
+    campaign_share_weights,
+    join_weights,
+    key_filter,
+    on_keys,
+    sorted_rows_on,
+)
 from distillwatch.linking.evidence import BASE_WEIGHT, KIND_CODE, compact
 from distillwatch.linking.graph import GraphParams, build_edges, key_frequencies, key_weights
 from distillwatch.scoring.config import Settings
@@ -158,7 +168,8 @@ def test_a_malicious_verdict_is_held_through_weaker_rescores_for_verdict_hold() 
     assert off.malicious.tolist() == [False]
 
 
-def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
+@pytest.mark.parametrize("key_sorted", [False, True])
+def test_updating_the_index_for_joined_nodes_equals_rebuilding_it(key_sorted: bool) -> None:
     # two malicious campaigns (0: nodes 0-7, 1: nodes 8-15) and unlinked nodes 16-29
     # sharing random keys with both; nodes 16-21 then join (some each way): the
     # entries recomputed for their keys must give exactly the rebuilt index,
@@ -167,6 +178,8 @@ def test_updating_the_index_for_joined_nodes_equals_rebuilding_it() -> None:
     rows = [(int(n), int(k), int(rng.choice([CT, PT]))) for n in range(30) for k in
             rng.choice(np.arange(1, 60), size=8, replace=False)]  # fmt: skip
     members = compact([evidence(rows)])
+    if key_sorted:  # as the linker's table is (the entries of the changed keys by range)
+        members = members.sort("key", "node")
     freq = key_frequencies(members)
     camp = np.full(30, -1, np.int64)
     camp[:8], camp[8:16] = 0, 1
@@ -255,3 +268,54 @@ def test_hindsight_puts_back_members_the_final_partition_leaves_out() -> None:
     assert lk.campaign_of("a5") == "c0" and lk.campaign_of("a6") is None
     assert lk.campaign_risk(pl.Series(["a5", "a6"])).tolist() == [0.9, 0.0]
     assert lk._attacher.index is None  # nothing attaches after the final pass
+
+
+def test_rows_on_sorted_keys_equal_the_lookup_of_every_row() -> None:
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        col = np.sort(rng.integers(0, 40, int(rng.integers(0, 80)))).astype(np.uint64)
+        keys = np.unique(rng.integers(0, 45, int(rng.integers(0, 12)))).astype(np.uint64)
+        assert np.array_equal(sorted_rows_on(col, keys), np.flatnonzero(np.isin(col, keys)))
+        ev = {"key": col, "node": rng.integers(0, 9, len(col)).astype(np.int32)}
+        fast, ref = on_keys(ev, keys, key_sorted=True), on_keys(ev, keys)
+        assert all(np.array_equal(fast[c], ref[c]) for c in ("key", "node"))
+
+
+def test_lookups_with_the_index_bitmap_equal_binary_search() -> None:
+    rng = np.random.default_rng(5)
+    keys_s = np.unique(rng.integers(0, 2**64 - 1, 5_000, dtype=np.uint64))
+    filt = key_filter(keys_s)
+    for n in (0, 1, 50, 3_000):
+        key = np.concatenate([rng.choice(keys_s, n), rng.integers(0, 2**64 - 1, n, np.uint64)])
+        pos, hit = _lookup(keys_s, key, filt)
+        ref_pos, ref_hit = _lookup(keys_s, key)
+        np.testing.assert_array_equal(hit, ref_hit)
+        np.testing.assert_array_equal(pos[hit], ref_pos[ref_hit])
+
+
+def test_join_weights_and_distinct_pairs_equal_polars_group_bys() -> None:
+    rng = np.random.default_rng(6)
+    for _ in range(100):
+        n = int(rng.integers(0, 300))
+        node = rng.integers(0, 40, n).astype(np.int64)
+        key = rng.integers(1, 2**63, 30, dtype=np.uint64)[rng.integers(0, 30, n)]
+        d_node, d_key = _distinct_pairs(node, key)
+        want = pl.DataFrame({"node": node, "key": key}).unique(maintain_order=True)
+        assert np.array_equal(d_node, want["node"].to_numpy())
+        assert np.array_equal(d_key, want["key"].to_numpy())
+        camp = rng.integers(0, 5, len(d_node)).astype(np.int64)
+        w = rng.integers(1, 9, len(d_node)) / 8.0  # exact sums in any order
+        tool = rng.random(len(d_node)) < 0.3
+        g_node, g_camp, total = join_weights(d_node, camp, w, tool)
+        ref = (
+            pl.DataFrame({"node": d_node, "camp": camp, "w": w, "tool": tool})
+            .group_by("node", "camp")
+            .agg(
+                pl.col("w").filter(~pl.col("tool")).sum()
+                + pl.col("w").filter(pl.col("tool")).max().fill_null(0.0)
+            )
+            .sort("node", "camp")
+        )
+        assert g_node.tolist() == ref["node"].to_list()
+        assert g_camp.tolist() == ref["camp"].to_list()
+        assert total.tolist() == ref["w"].to_list()

@@ -11,7 +11,7 @@ import orjson
 import polars as pl
 
 from distillwatch.engine.detect import detect
-from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
+from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers, key_df
 from distillwatch.linking.evidence import KIND_CODE, compact
 from distillwatch.linking.graph import key_frequencies
 from handmade import event, prompts
@@ -228,6 +228,21 @@ def test_coactive_peers_equal_a_brute_force_count() -> None:
             for qn, qc in zip(q_nodes.tolist(), q_camps.tolist(), strict=True)
         ]
         assert got.tolist() == want
+
+
+def test_key_df_equals_a_left_join_on_sorted_or_shuffled_frequencies() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(30):
+        keys = np.unique(rng.integers(1, 500, int(rng.integers(0, 80))).astype(np.uint64))
+        freq = pl.DataFrame(
+            {"key": keys, "df": rng.integers(1, 9, len(keys)).astype(np.uint32)},
+            schema={"key": pl.UInt64, "df": pl.UInt32},
+        )
+        if rng.random() < 0.5:
+            freq = freq.sample(fraction=1.0, shuffle=True, seed=int(rng.integers(1 << 30)))
+        ask = rng.integers(0, 520, int(rng.integers(0, 50))).astype(np.uint64)
+        joined = pl.DataFrame({"key": ask}).join(freq, on="key", how="left", maintain_order="left")
+        assert key_df(freq, ask).tolist() == joined["df"].fill_null(0).to_list()
 
 
 def _wave(join_weight: float) -> list[str | None]:

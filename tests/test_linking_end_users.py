@@ -18,6 +18,7 @@ from distillwatch.engine.replay import Replay
 from distillwatch.engine.verdicts import build_verdicts
 from distillwatch.features.classifiers import CAPABILITIES
 from distillwatch.linking import CampaignLinker
+from distillwatch.linking.evidence import END_USER_KINDS, KIND_CODE, str_keys
 from distillwatch.scoring.config import Settings
 from test_linking import DAY, T0, frame, pick, replay, rows
 
@@ -112,3 +113,11 @@ def test_reseller_customers_are_not_enforced_and_the_reseller_goes_to_review(run
     assert all(eu[f"atk_{i}"]["action"] in ("degrade", "block") for i in range(8))
     assert eu["atk_0"]["campaign_id"] is not None
     assert any(r["signal"].startswith("link:reseller") for r in eu["atk_0"]["reasons"])
+
+
+def test_reseller_keys_hashed_once_per_account_equal_the_per_row_hash(run: Run) -> None:
+    _, _, linker, _ = run
+    want = int(str_keys(pl.Series([RES]), 37)[0])
+    m = linker.members.filter(pl.col("kind").is_in([KIND_CODE[k] for k in END_USER_KINDS]))
+    assert m.height and set(m["a"].to_list()) == {want}
+    assert linker.facts.labels[want] == RES

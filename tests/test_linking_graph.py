@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
 
+import distillwatch
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.evidence import (
     KIND_CODE,
@@ -243,3 +249,19 @@ def test_edges_built_per_key_partition_equal_one_pass() -> None:
         got = build_edges(m, params, parts=parts).sort("src", "dst")
         assert got.schema == one.schema
         assert got.equals(one), parts
+
+
+def test_linking_imports_igraph_without_matplotlib() -> None:
+    code = (
+        "import sys, distillwatch.linking\n"
+        "assert 'matplotlib' not in sys.modules\n"
+        "from distillwatch.linking.quiet_igraph import ig\n"
+        "g = ig.Graph(n=4, edges=[(0, 1), (2, 3)])\n"
+        "assert len(set(g.community_leiden(objective_function='modularity').membership)) == 2\n"
+        "import importlib.util\n"
+        "if importlib.util.find_spec('matplotlib'):\n"
+        "    import matplotlib\n"
+    )
+    src = str(Path(distillwatch.__file__).parents[1])  # this checkout's package
+    path = os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": path})

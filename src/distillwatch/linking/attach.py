@@ -34,6 +34,7 @@ import polars as pl
 
 from distillwatch.linking.evidence import ATTACH_ONLY_CODES, BASE_WEIGHT
 from distillwatch.linking.graph import key_weights
+from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_starts
 
 # sorted keys, campaign, weight, whether the key is a tooling (join-only) key
 KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -45,17 +46,30 @@ Corroborate = Callable[[np.ndarray, np.ndarray], np.ndarray]
 # miss, and a binary search per key is cache misses all the way down. A bitmap
 # of the index keys' low bits (the keys are 64-bit hashes) rules out most
 # misses with one gather; only the candidates are searched. Same answers.
+# The attacher keeps its index's bitmap (key_filter) for every window's lookup.
 _PREFILTER_MIN = 1 << 16
+KeyFilter = tuple[np.uint64, np.ndarray]  # low-bits mask, bitmap
 
 
-def _lookup(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def key_filter(keys_s: np.ndarray) -> KeyFilter:
+    """The bitmap of the low bits of the sorted index keys ``keys_s``."""
+    bits = min(max(len(keys_s).bit_length() + 4, 16), 24)
+    mask = np.uint64((1 << bits) - 1)
+    table = np.zeros(1 << bits, dtype=bool)
+    table[(keys_s & mask).astype(np.intp)] = True
+    return mask, table
+
+
+def _lookup(
+    keys_s: np.ndarray, key: np.ndarray, filt: KeyFilter | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Position of each key in the sorted index and whether it is there
-    (the position is meaningful only where it is)."""
-    if len(key) >= _PREFILTER_MIN and 0 < len(keys_s) < len(key):
-        bits = min(max(len(keys_s).bit_length() + 4, 16), 24)
-        mask = np.uint64((1 << bits) - 1)
-        table = np.zeros(1 << bits, dtype=bool)
-        table[(keys_s & mask).astype(np.intp)] = True
+    (the position is meaningful only where it is); ``filt``: the index's
+    :func:`key_filter`, if already built."""
+    if filt is None and len(key) >= _PREFILTER_MIN and 0 < len(keys_s) < len(key):
+        filt = key_filter(keys_s)
+    if filt is not None and len(keys_s):
+        mask, table = filt
         cand = np.flatnonzero(table[(key & mask).astype(np.intp)])
         pos = np.zeros(len(key), dtype=np.intp)
         hit = np.zeros(len(key), dtype=bool)
@@ -69,10 +83,33 @@ def _search(keys_s: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return pos, keys_s[pos] == key
 
 
-def on_keys(ev: dict[str, np.ndarray], keys: np.ndarray) -> dict[str, np.ndarray]:
-    """The rows (``key``, ``node``) of evidence arrays whose key is in the sorted array ``keys``."""
+def sorted_rows_on(col: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Indices (ascending) of the rows of the sorted column ``col`` whose value
+    is in the sorted array ``keys``: each key's run, found by binary search
+    (a few keys against a large sorted table: no pass over the table)."""
+    lo = np.searchsorted(col, keys, side="left")
+    length = np.searchsorted(col, keys, side="right") - lo
+    lo, length = lo[length > 0], length[length > 0]
+    if len(lo) == 0:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(length)
+    # row i of the output: lo[run] + its offset in the run
+    step = np.ones(int(ends[-1]), np.int64)
+    step[0] = lo[0]
+    step[ends[:-1]] = lo[1:] - (lo[:-1] + length[:-1] - 1)
+    return np.cumsum(step)
+
+
+def on_keys(
+    ev: dict[str, np.ndarray], keys: np.ndarray, key_sorted: bool = False
+) -> dict[str, np.ndarray]:
+    """The rows (``key``, ``node``) of evidence arrays whose key is in the sorted array ``keys``
+    (``key_sorted``: the evidence is sorted by key, as the linker's table is)."""
     if len(keys) == 0:
         return {"key": ev["key"][:0], "node": ev["node"][:0]}
+    if key_sorted:
+        rows = sorted_rows_on(ev["key"], keys)
+        return {"key": ev["key"][rows], "node": ev["node"][rows]}
     _, hit = _lookup(keys, ev["key"])
     return {"key": ev["key"][hit], "node": ev["node"][hit]}
 
@@ -94,20 +131,32 @@ class CampaignAttacher:
     def __init__(self, min_weight: float) -> None:
         self.min_weight = min_weight
         self.index: KeyIndex | None = None
-        self._hits = pl.DataFrame(schema={"node": pl.Int64, "key": pl.UInt64})
+        # remembered hits (node, key) of unlinked nodes, in the order they came
+        self._hit_node = np.zeros(0, np.int64)
+        self._hit_key = np.zeros(0, np.uint64)
+        self._filter: tuple[KeyIndex, KeyFilter] | None = None  # the index's key_filter
+
+    def _index_filter(self) -> KeyFilter | None:
+        """:func:`key_filter` of the current index (built once per index)."""
+        if self.index is None:
+            return None
+        if self._filter is None or self._filter[0] is not self.index:
+            self._filter = (self.index, key_filter(self.index[0]))
+        return self._filter[1]
 
     def pending_hits(self) -> tuple[np.ndarray, np.ndarray]:
         """(node, campaign) of the remembered hits of unlinked nodes (one row per
         hit key; the campaign that holds the key in the index)."""
-        if self.index is None or self._hits.height == 0:
+        if self.index is None or len(self._hit_node) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         keys_s, camp_s, _, _ = self.index
-        pos, ok = _lookup(keys_s, self._hits["key"].to_numpy())
-        return self._hits["node"].to_numpy()[ok], camp_s[pos[ok]]
+        pos, ok = _lookup(keys_s, self._hit_key, self._index_filter())
+        return self._hit_node[ok], camp_s[pos[ok]]
 
     def clear(self) -> None:
         """No attachment (nothing malicious, or the final pass)."""
         self.index = None
+        self._filter = None
 
     def build_index(
         self,
@@ -129,8 +178,9 @@ class CampaignAttacher:
             return
         key, camp, w, tool = _entries(members, camp_of_node, malicious, excluded, freq)
         # remembered hits: of nodes still unlinked, on keys still in the index
-        free = pl.Series(camp_of_node[self._hits["node"].to_numpy()] < 0)
-        self._hits = self._hits.filter(free).join(pl.DataFrame({"key": key}), on="key", how="semi")
+        keep = camp_of_node[self._hit_node] < 0
+        keep[keep] = _lookup(key, self._hit_key[keep])[1]
+        self._hit_node, self._hit_key = self._hit_node[keep], self._hit_key[keep]
         self.index = key, camp, w, tool
 
     def update_index(
@@ -158,10 +208,15 @@ class CampaignAttacher:
         changed = _distinct(keys[mine[node]])
         if len(changed) == 0:
             return changed
-        rows = members.filter(pl.Series(_lookup(changed, keys)[1]))
+        if len(keys) > 1 and (keys[1:] >= keys[:-1]).all():  # the linker's table is key-sorted
+            at_rows = sorted_rows_on(keys, changed)
+            rows = pl.DataFrame({"key": keys[at_rows], "node": node[at_rows]})
+        else:
+            rows = members.filter(pl.Series(_lookup(changed, keys)[1]))
         key, camp, w, tool = _entries(rows, camp_of_node, malicious, excluded, freq)
         old_k, old_c, old_w, old_t = self.index
-        keep = ~_lookup(changed, old_k)[1] if len(old_k) else np.zeros(0, bool)
+        keep = np.ones(len(old_k), bool)  # the index keys are sorted and distinct
+        keep[sorted_rows_on(old_k, changed)] = False
         old_k = old_k[keep]
         at = np.searchsorted(old_k, key)  # the recomputed keys are not in old_k
         self.index = (
@@ -196,41 +251,81 @@ class CampaignAttacher:
         if excluded is not None:
             free &= ~excluded[node]
         key, node = key[free], node[free]
-        pos, hit = _lookup(keys_s, key)
+        filt = self._index_filter()
+        pos, hit = _lookup(keys_s, key, filt)
         if not hit.any():
             return none
-        new = pl.DataFrame({"node": node[hit], "key": key[hit]})
-        touched = pl.col("node").is_in(new["node"].unique().implode())
+        new_node, new_key = node[hit], key[hit]
+        hn, hk = self._hit_node, self._hit_key
+        mark = np.zeros(max(int(hn.max(initial=-1)), int(new_node.max())) + 1, bool)
+        mark[new_node] = True
+        touched = mark[hn]
         # only the nodes with new hits are re-weighed (the table holds every
         # unlinked node's hits; it is pruned when the index is rebuilt)
-        mine = pl.concat([self._hits.filter(touched), new]).unique(["node", "key"])
-        pos, held = _lookup(keys_s, mine["key"].to_numpy())
-        mine = mine.filter(pl.Series(held))
-        self._hits = pl.concat([self._hits.filter(~touched), mine])
-        p = pos[held]
-        h = mine.with_columns(
-            pl.Series("camp", camp_s[p]), pl.Series("w", w_s[p]), pl.Series("tool", tool_s[p])
+        m_node, m_key = _distinct_pairs(
+            np.concatenate([hn[touched], new_node]), np.concatenate([hk[touched], new_key])
         )
-        # tooling keys are one cue however many of them match: their best counts
-        h = h.group_by("node", "camp").agg(
-            pl.col("w").filter(~pl.col("tool")).sum()
-            + pl.col("w").filter(pl.col("tool")).max().fill_null(0.0)
-        )
+        pos, held = _lookup(keys_s, m_key, filt)
+        m_node, m_key, p = m_node[held], m_key[held], pos[held]
+        self._hit_node = np.concatenate([hn[~touched], m_node])
+        self._hit_key = np.concatenate([hk[~touched], m_key])
+        g_node, g_camp, w = join_weights(m_node, camp_s[p], w_s[p], tool_s[p])
         if corroborate is not None:
-            short = (h["w"] < self.min_weight).to_numpy()
+            short = w < self.min_weight
             if short.any():
-                add = np.zeros(h.height)
-                add[short] = corroborate(h["node"].to_numpy()[short], h["camp"].to_numpy()[short])
-                h = h.with_columns(pl.col("w") + pl.Series(add))
-        h = (
-            h.filter(pl.col("w") >= self.min_weight)
-            .sort(["w", "camp"], descending=[True, False])
-            .unique("node", keep="first", maintain_order=True)
-        )
-        if h.height == 0:
+                w = w.copy()
+                w[short] += corroborate(g_node[short], g_camp[short])
+        ok = w >= self.min_weight
+        if not ok.any():
             return none
-        self._hits = self._hits.filter(~pl.col("node").is_in(h["node"].implode()))
-        return h["node"].to_numpy(), h["camp"].to_numpy()
+        g_node, g_camp, w = g_node[ok], g_camp[ok], w[ok]
+        # per node, its heaviest campaign (ties: the lower campaign)
+        order = np.lexsort((g_camp, -w, g_node))
+        best = order[run_starts(g_node[order])]
+        nodes, camps = g_node[best], g_camp[best]
+        mark[:] = False
+        mark[nodes] = True
+        keep = ~mark[self._hit_node]
+        self._hit_node, self._hit_key = self._hit_node[keep], self._hit_key[keep]
+        return nodes, camps
+
+
+def _distinct_pairs(node: np.ndarray, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct (node, key) rows, each at its first row's place (input order)."""
+    if len(node) < 2:
+        return node, key
+    o = argsort_hashed(key)
+    ks = key[o]
+    krank = np.zeros(len(ks), np.uint64)
+    np.cumsum(ks[1:] != ks[:-1], out=krank[1:])
+    nb = max(int(node.max()).bit_length(), 1)
+    code = krank << np.uint64(nb)
+    code |= node[o].astype(np.uint64)
+    o2 = argsort_bounded(code, max(int(krank[-1]).bit_length(), 1) + nb)
+    # both sorts are stable: a pair's rows stay in input order, its first leads
+    first = np.zeros(len(node), bool)
+    first[o[o2][run_starts(code[o2])]] = True
+    return node[first], key[first]
+
+
+def join_weights(
+    node: np.ndarray, camp: np.ndarray, w: np.ndarray, tool: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per (node, campaign) of hit rows (distinct keys): the summed weight of its
+    keys, tooling keys counting as one cue (their best weight). Groups in
+    (node, campaign) order; each group's keys summed in row order."""
+    if len(node) == 0:
+        return node, camp, w
+    cb = max(int(camp.max()).bit_length(), 1)
+    code = node.astype(np.uint64) << np.uint64(cb)
+    code |= camp.astype(np.uint64)
+    o = argsort_bounded(code, max(int(node.max()).bit_length(), 1) + cb)
+    cs, ws, ts = code[o], w[o], tool[o]
+    start = run_starts(cs)
+    total = np.add.reduceat(np.where(ts, 0.0, ws), start)
+    best_tool = np.maximum.reduceat(np.where(ts, ws, -np.inf), start)
+    total += np.where(np.isinf(best_tool), 0.0, best_tool)
+    return node[o[start]], camp[o[start]], total
 
 
 def _entries(

@@ -19,12 +19,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import igraph as ig
 import numpy as np
 import polars as pl
 
 from distillwatch.features.fingerprint import fmix64
 from distillwatch.linking.evidence import ATTACH_ONLY_CODES, BASE_WEIGHT, KIND_CODE
+from distillwatch.linking.quiet_igraph import ig
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,12 @@ from distillwatch.linking.evidence import (
 )
 from distillwatch.linking.graph import GraphParams, communities, sorted_key_graph
 from distillwatch.linking.profile import CampaignProfiles
-from distillwatch.linking.report import campaign_links, campaign_record, reasons_by_node
+from distillwatch.linking.report import (
+    Links,
+    campaign_links,
+    campaign_record,
+    reasons_and_links,
+)
 from distillwatch.linking.table import EvidenceTable
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
@@ -255,7 +260,8 @@ class CampaignLinker:
         self.facts = AccountFacts.build(accounts, self.p.signup_bucket_ms)
         self.node_of: dict[str, int] = {}
         self.node_ids: list[str] = []
-        self._acct_row: list[int] = []  # node -> accounts-table row (-1: unknown)
+        self._acct_row = np.zeros(0, np.int64)  # node -> accounts-table row (-1: unknown)
+        self._reseller_key = np.zeros(0, np.uint64)  # account node -> its reseller key (0: not yet)
         # the evidence table, sorted in the graph's holder order (linking/table.py)
         self._table = EvidenceTable(self.p.max_keys_per_kind, self.p.graph.seed)
         self._raw: list[dict[str, np.ndarray]] = []  # evidence arrays not yet compacted
@@ -295,6 +301,7 @@ class CampaignLinker:
         self._attacher = CampaignAttacher(self.p.graph.min_weight)
         self._state_row = np.zeros(0, dtype=np.int64)
         self._reasons: dict[int, list[dict[str, object]]] | None = None
+        self._links: tuple[np.ndarray, Links] | None = None
         self._excluded = np.zeros(0, dtype=bool)
         self._eu = np.zeros(0, dtype=bool)  # node is a reseller's end user
         self._last_rebuild = -(2**62)
@@ -324,15 +331,15 @@ class CampaignLinker:
             self.node_ids.extend(new)
             node_of.update({a: start + i for i, a in enumerate(new)})
             index = {} if end_user else self.facts.index
-            self._acct_row.extend(index.get(a, -1) for a in new)
             self._grow(len(self.node_ids))
+            rows = np.fromiter((index.get(a, -1) for a in new), np.int64, len(new))
+            self._acct_row[start : len(self.node_ids)] = rows
             self._eu[start : len(self.node_ids)] = end_user
-            rows = np.asarray(self._acct_row[start:], dtype=np.int64)
             if len(self.facts.reseller):
                 marked = (rows >= 0) & self.facts.reseller[np.maximum(rows, 0)]
                 self._excluded[start : len(self.node_ids)] = marked
             self._pay_rows(np.arange(start, len(self.node_ids)))
-        return np.fromiter((node_of[a] for a in ids_l), dtype=np.int64, count=len(ids_l))
+        return np.fromiter(map(node_of.__getitem__, ids_l), dtype=np.int64, count=len(ids_l))
 
     def _grow(self, n: int) -> None:
         old = len(self.camp_of_node)
@@ -341,6 +348,8 @@ class CampaignLinker:
         cap = max(n, 2 * old, 1024)
         self.camp_of_node = np.concatenate([self.camp_of_node, np.full(cap - old, -1, np.int64)])
         self._excluded = np.concatenate([self._excluded, np.zeros(cap - old, bool)])
+        self._acct_row = np.concatenate([self._acct_row, np.full(cap - old, -1, np.int64)])
+        self._reseller_key = np.concatenate([self._reseller_key, np.zeros(cap - old, np.uint64)])
         self._eu = np.concatenate([self._eu, np.zeros(cap - old, bool)])
         self._held_risk = np.concatenate([self._held_risk, np.zeros(cap - old)])
         self._held_at = np.concatenate([self._held_at, np.zeros(cap - old, np.int64)])
@@ -349,7 +358,7 @@ class CampaignLinker:
 
     def _account_fact(self, name: str, nodes: np.ndarray) -> np.ndarray:
         arr: np.ndarray = getattr(self.facts, name)
-        rows = np.asarray(self._acct_row, dtype=np.int64)[nodes]
+        rows = self._acct_row[nodes]
         out = np.zeros(len(nodes), np.uint64)
         if len(arr):
             out[rows >= 0] = arr[rows[rows >= 0]]
@@ -387,11 +396,12 @@ class CampaignLinker:
         if feat.height == 0:
             return
         nodes = self._nodes(feat["account_id"])
-        self._seen(nodes, feat)
+        ts = np.asarray(feat["ts"].to_numpy()).astype("datetime64[ms]").view(np.int64)
+        self._seen(nodes, ts)
         facts = row_facts(feat, self.p.sync_ms)
         keep = ~self._excluded[nodes]
         if not keep.all():
-            self._observe_end_users(feat, facts, ~keep)
+            self._observe_end_users(feat, facts, ~keep, nodes, ts)
             if not keep.any():
                 return
             facts = {k: v[keep] for k, v in facts.items()}
@@ -400,17 +410,22 @@ class CampaignLinker:
         facts["email"] = self._account_fact("email", nodes)
         self._add(evidence_arrays(facts, nodes))
 
-    def _seen(self, nodes: np.ndarray, feat: pl.DataFrame) -> None:
-        """Remember each node's first request time (and the log's start)."""
-        ts = np.asarray(feat["ts"].to_numpy()).astype("datetime64[ms]").view(np.int64)
+    def _seen(self, nodes: np.ndarray, ts: np.ndarray) -> None:
+        """Remember each node's first request time ``ts`` (ms; and the log's start)."""
         if len(ts):
             self._log_start = min(self._log_start, int(ts.min()))
             np.minimum.at(self._first_ms, nodes, ts)
 
     def _observe_end_users(
-        self, feat: pl.DataFrame, facts: dict[str, np.ndarray], resold: np.ndarray
+        self,
+        feat: pl.DataFrame,
+        facts: dict[str, np.ndarray],
+        resold: np.ndarray,
+        acct_nodes: np.ndarray,
+        ts: np.ndarray,
     ) -> None:
-        """Evidence of the end users in rows of reseller accounts (module docstring)."""
+        """Evidence of the end users in rows of reseller accounts (module docstring);
+        ``acct_nodes``/``ts``: each row's account node and time (ms)."""
         eu = feat["end_user_id"]
         has = resold & eu.is_not_null().to_numpy()
         if not has.any():
@@ -418,14 +433,26 @@ class CampaignLinker:
         mask = pl.Series(has)
         acct = feat["account_id"].filter(mask)
         nodes = self._nodes(acct + "\x1f" + eu.filter(mask), end_user=True)
-        self._seen(nodes, feat.filter(mask))
-        reseller = str_keys(acct, 37)
-        for k, a in zip(reseller.tolist(), acct.to_list(), strict=True):
-            self.facts.labels.setdefault(k, a)
+        self._seen(nodes, ts[has])
+        reseller = self._reseller_keys(acct_nodes[has])
         eu_facts = {"reseller": reseller, "template": facts["template"][has]}
         eu_facts["sync"] = facts["sync"][has]
         eu_facts["tooling"] = facts["tooling"][has]
         self._add(evidence_arrays(eu_facts, nodes, END_USER_KINDS))
+
+    def _reseller_keys(self, acct_nodes: np.ndarray) -> np.ndarray:
+        """``str_keys(account_id, 37)`` of reseller account nodes, hashed once per
+        account (their account ids are the readable labels of these keys)."""
+        key = self._reseller_key[acct_nodes]
+        todo = np.unique(acct_nodes[key == 0])
+        if len(todo):
+            ids = pl.Series([self.node_ids[i] for i in todo.tolist()], dtype=pl.String)
+            got = str_keys(ids, 37)
+            self._reseller_key[todo] = got
+            for k, a in zip(got.tolist(), ids.to_list(), strict=True):
+                self.facts.labels.setdefault(k, a)
+            key = self._reseller_key[acct_nodes]
+        return key
 
     # ---- refresh ----------------------------------------------------------------
     def refresh(
@@ -496,6 +523,7 @@ class CampaignLinker:
             parts: list[pl.DataFrame | dict[str, np.ndarray]] = [*self._pending, *self._raw]
             self._raw, self._raw_rows, self._pending = [], 0, []
             self._table.merge(parts, len(self.node_ids))
+            self._links = None
 
     def _rebuild(self, state: EntityState) -> None:
         self._merge()
@@ -745,6 +773,7 @@ class CampaignLinker:
             for f in (self.members, *self._pending)
             if f.height
         ]
+        table_first = self.members.height > 0  # known[0] is the key-sorted table
         known += self._raw
         fresh = known
         joined = np.zeros(0, np.int64)
@@ -763,7 +792,10 @@ class CampaignLinker:
                     self._freq,
                     joined,
                 )
-                fresh = [on_keys(f, changed) for f in known]
+                fresh = [
+                    on_keys(f, changed, key_sorted=table_first and i == 0)
+                    for i, f in enumerate(known)
+                ]
             joined = self._attach(fresh)
             if len(joined) == 0:
                 return
@@ -879,13 +911,26 @@ class CampaignLinker:
         if self._reasons is None:
             self._merge()
             n = len(self.node_ids)
-            self._reasons = reasons_by_node(self.members, self.camp_of_node[:n], self.facts.labels)
+            camp = self.camp_of_node[:n]
+            self._reasons, links = reasons_and_links(self.members, camp, self.facts.labels)
+            # campaign_records' links, from the same pass: valid while the
+            # evidence table and the campaigns are these
+            self._links = (camp.copy(), links)
         return self._reasons.get(node, [])
+
+    def _campaign_links(self) -> Links:
+        """:func:`campaign_links`, from :meth:`link_reasons`' pass when nothing changed since."""
+        n = len(self.node_ids)
+        if self._links is not None:
+            camp, links = self._links
+            if np.array_equal(camp, self.camp_of_node[:n]):
+                return links
+        return campaign_links(self)
 
     def campaign_records(self) -> list[dict[str, Any]]:
         self.link_reasons("")  # make sure evidence is merged
         n = len(self.node_ids)
-        links = campaign_links(self)
+        links = self._campaign_links()
         camp = self.camp_of_node[:n]
         order = np.argsort(camp, kind="stable")
         bounds = np.searchsorted(camp[order], np.arange(len(self.camp_ids) + 1))

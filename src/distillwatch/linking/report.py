@@ -16,6 +16,7 @@ import polars as pl
 
 from distillwatch.features.classifiers import CAPABILITIES
 from distillwatch.linking.evidence import FACT_LABEL, KIND_NAMES, LINKS
+from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_starts
 
 if TYPE_CHECKING:
     from distillwatch.linking.linker import CampaignLinker
@@ -36,34 +37,103 @@ def shared_keys(members: pl.DataFrame, camp_of_node: np.ndarray) -> Iterator[pl.
     Yielded one link kind at a time, so the intermediate frames of the whole
     evidence table never exist at once (this was the peak of a 10M-event run).
     """
-    camp = camp_of_node[members["node"].to_numpy()]
+    node = members["node"].to_numpy()
+    camp = camp_of_node[node]
     in_camp = camp >= 0
     if not in_camp.any():
         return
-    m = members.filter(pl.Series(in_camp)).with_columns(pl.Series("camp", camp[in_camp]))
-    for kind in np.unique(m["kind"].to_numpy()).tolist():
-        part = m.filter(pl.col("kind") == kind)
-        cnt = part.group_by("key", "camp").agg(
-            pl.len().alias("members"), pl.col("n").sum().alias("requests")
+    kind = members["kind"].to_numpy()
+    for k in np.unique(kind[in_camp]).tolist():
+        rows = np.flatnonzero(in_camp & (kind == k))
+        key, c = members["key"].to_numpy()[rows], camp[rows]
+        # (key, campaign) groups by one sort of packed (key rank, campaign) codes
+        order = argsort_hashed(key)
+        ks = key[order]
+        code = np.zeros(len(ks), np.uint64)
+        np.cumsum(ks[1:] != ks[:-1], out=code[1:])
+        cb = _bits(int(c.max()))
+        kb = _bits(int(code[-1]))
+        code <<= np.uint64(cb)
+        code |= c[order].astype(np.uint64)
+        by = argsort_bounded(code, kb + cb)
+        order = order[by]
+        start = run_starts(code[by])
+        size = np.diff(np.append(start, len(order)))
+        n = members["n"].to_numpy()[rows]
+        req = np.add.reduceat(n[order].astype(np.uint64), start)
+        shared = np.repeat(size >= 2, size)
+        if not shared.any():
+            continue
+        sel = order[shared]  # rows of groups with two members or more
+        at = rows[sel]
+        yield pl.DataFrame(
+            {
+                **{col: members[col].to_numpy()[at] for col in members.columns},
+                "camp": c[sel],
+                "members": np.repeat(size, size)[shared].astype(np.uint32),
+                "requests": np.repeat(req, size)[shared].astype(np.uint32),
+            }
         )
-        sk = part.join(cnt.filter(pl.col("members") >= 2), on=["key", "camp"])
-        if sk.height:
-            yield sk
+
+
+def _bits(x: int) -> int:
+    return max(int(x).bit_length(), 1)
+
+
+Reasons = dict[int, list[dict[str, object]]]
+Links = dict[int, list[dict[str, Any]]]
+
+
+def reasons_and_links(
+    members: pl.DataFrame, camp_of_node: np.ndarray, labels: dict[int, str]
+) -> tuple[Reasons, Links]:
+    """:func:`reasons_by_node` and the per-campaign links of :func:`campaign_links`
+    from one pass of :func:`shared_keys` (its group-bys and joins are most of
+    the cost of either)."""
+    best, tops = [], []
+    for sk in shared_keys(members, camp_of_node):
+        best.append(_best_key_per_node(sk))
+        tops.append(_top_keys_per_kind(sk))
+    return _reasons(best, labels), _links(tops, labels)
 
 
 def reasons_by_node(
     members: pl.DataFrame, camp_of_node: np.ndarray, labels: dict[int, str]
-) -> dict[int, list[dict[str, object]]]:
+) -> Reasons:
     """Top link reasons for every campaign member (strongest kinds, most shared keys)."""
-    best = []
-    for sk in shared_keys(members, camp_of_node):
-        base = LINKS[KIND_NAMES[int(sk["kind"][0])]][2]
-        scored = sk.with_columns(score=pl.col("members").log1p() * base)
-        best.append(
-            scored.sort(["score", "key"], descending=[True, False]).unique(
-                "node", keep="first", maintain_order=True
-            )
-        )
+    return _reasons([_best_key_per_node(sk) for sk in shared_keys(members, camp_of_node)], labels)
+
+
+def campaign_links(linker: CampaignLinker) -> Links:
+    """Per campaign and link kind: how many keys and members tie it, with the top example."""
+    n = len(linker.node_ids)
+    tops = [_top_keys_per_kind(sk) for sk in shared_keys(linker.members, linker.camp_of_node[:n])]
+    return _links(tops, linker.facts.labels)
+
+
+def _best_key_per_node(sk: pl.DataFrame) -> pl.DataFrame:
+    """Each node's strongest shared key of one link kind."""
+    base = LINKS[KIND_NAMES[int(sk["kind"][0])]][2]
+    # the key most members share (the score grows with them), ties: the lower
+    # key; a node holds a key once. Sorts of packed codes, rows by node.
+    node = sk["node"].to_numpy()
+    mem = sk["members"].to_numpy().astype(np.int64)
+    key = sk["key"].to_numpy()
+    top_mem = int(mem.max())
+    mb = _bits(top_mem)
+    code = node.astype(np.uint64) << np.uint64(mb)
+    code |= (top_mem - mem).astype(np.uint64)
+    o = argsort_bounded(code, _bits(int(node.max())) + mb)
+    sc = code[o]
+    start = run_starts(sc >> np.uint64(mb))
+    cand = o[sc == np.repeat(sc[start], np.diff(np.append(start, len(sc))))]
+    first = run_starts(node[cand])
+    low = np.minimum.reduceat(key[cand], first)
+    pick = cand[key[cand] == np.repeat(low, np.diff(np.append(first, len(cand))))]
+    return sk[pick].with_columns(score=pl.col("members").log1p() * base)
+
+
+def _reasons(best: list[pl.DataFrame], labels: dict[int, str]) -> Reasons:
     if not best:
         return {}
     top = (
@@ -72,7 +142,7 @@ def reasons_by_node(
         .group_by("node", maintain_order=True)
         .head(REASONS_PER_ACCOUNT)
     )
-    out: dict[int, list[dict[str, object]]] = {}
+    out: Reasons = {}
     for node, kind, a, b, n_mem, n_req in top.select(
         "node", "kind", "a", "b", "members", "requests"
     ).iter_rows():
@@ -90,26 +160,25 @@ def reasons_by_node(
     return out
 
 
-def campaign_links(linker: CampaignLinker) -> dict[int, list[dict[str, Any]]]:
-    """Per campaign and link kind: how many keys and members tie it, with the top example."""
-    n = len(linker.node_ids)
-    out: dict[int, list[dict[str, Any]]] = {}
-    tops = []
-    for sk in shared_keys(linker.members, linker.camp_of_node[:n]):
-        per_key = sk.group_by("camp", "key").agg(pl.col("kind", "a", "b", "members").first())
-        tops.append(
-            per_key.sort(["members", "key"], descending=[True, False])
-            .group_by("camp", "kind", maintain_order=True)
-            .agg(
-                pl.len().alias("keys"),
-                pl.col("members").sum().alias("co"),
-                pl.col("a", "b", "members").first(),
-            )
+def _top_keys_per_kind(sk: pl.DataFrame) -> pl.DataFrame:
+    """Per campaign, keys and co-occurrences of one link kind, with its most shared key."""
+    per_key = sk.group_by("camp", "key").agg(pl.col("kind", "a", "b", "members").first())
+    return (
+        per_key.sort(["members", "key"], descending=[True, False])
+        .group_by("camp", "kind", maintain_order=True)
+        .agg(
+            pl.len().alias("keys"),
+            pl.col("members").sum().alias("co"),
+            pl.col("a", "b", "members").first(),
         )
+    )
+
+
+def _links(tops: list[pl.DataFrame], labels: dict[int, str]) -> Links:
+    out: Links = {}
     if not tops:
         return out
     top = pl.concat(tops)
-    labels = linker.facts.labels
     for c, kind, keys, co, a, b, mem in top.sort(
         ["camp", "co", "kind"], descending=[False, True, False]
     ).iter_rows():

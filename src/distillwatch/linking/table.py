@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from distillwatch.features.fingerprint import fmix64
+from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_starts
 
 COLS: dict[str, type[np.generic]] = {
     "key": np.uint64,
@@ -64,25 +65,23 @@ def _bits(x: int) -> int:
     return max(int(x).bit_length(), 1)
 
 
-def _run_starts(x: np.ndarray) -> np.ndarray:
-    """Indices where a run of equal values of ``x`` starts."""
-    if len(x) == 0:
-        return np.zeros(0, np.int64)
-    first = np.empty(len(x), bool)
-    first[0] = True
-    np.not_equal(x[1:], x[:-1], out=first[1:])
-    return np.flatnonzero(first)
+_run_starts = run_starts
 
 
 def key_order(key: np.ndarray, node: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Permutation sorting rows by key, then by the node's blocking rank."""
-    o = np.argsort(key)
+    """Permutation sorting rows by key, then by the node's blocking rank (rows
+    with the same key and node in index order). Sorts of packed codes, no
+    argsort (:mod:`distillwatch.linking.order`)."""
+    o = argsort_hashed(key)
     ks = key[o]
     krank = np.zeros(len(ks), np.uint64)
     if len(ks) > 1:
         np.cumsum(ks[1:] != ks[:-1], out=krank[1:])
-    comp = (krank << np.uint64(32)) | rank[node[o]]
-    return o[np.argsort(comp)]
+    del ks
+    rb = _bits(len(rank) - 1)
+    comp = krank << np.uint64(rb)
+    comp |= rank[node[o]]
+    return o[argsort_bounded(comp, _bits(int(krank[-1]) if len(krank) else 0) + rb)]
 
 
 def top_k_keep(
