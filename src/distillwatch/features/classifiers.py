@@ -244,7 +244,9 @@ class TextClassifiers:
             scale = WINDOW_SCALE * np.sqrt(2.0 * size - 1.0)  # grams in a window
             zw = (best / scale[:, None] + self._window_bias.astype(np.float64)).astype(np.float32)
             # the best line of each row (lines are in row order)
-            first = np.flatnonzero(np.r_[True, grams.line_row[1:] != grams.line_row[:-1]])
+            starts = np.ones(len(grams.line_row), dtype=bool)
+            np.not_equal(grams.line_row[1:], grams.line_row[:-1], out=starts[1:])
+            first = starts.nonzero()[0]
             rows = grams.line_row[first]
             w = len(WINDOW_HEADS)
             z[rows, :w] = np.maximum(z[rows, :w], np.maximum.reduceat(zw, first, axis=0))

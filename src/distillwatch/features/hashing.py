@@ -125,31 +125,33 @@ def grams_from_flat(uni: np.ndarray, lens: np.ndarray) -> Grams:
     """:func:`grams_from_unigrams` from the flat unigram hashes and the rows' list lengths."""
     lens = np.asarray(lens, dtype=np.int64)
     n = len(lens)
-    first = np.cumsum(lens) - lens  # each row's first token
     brk = uni == np.uint64(line_break_hash())
+    line_start = None
     if brk.any():
         # a token starts a line when it is the first of its row or follows a break
         starts = np.zeros(len(uni), dtype=bool)
-        starts[first[lens > 0]] = True
+        starts[(np.cumsum(lens) - lens)[lens > 0]] = True
         starts[1:] |= brk[:-1]
         keep = ~brk
         lens = lens - np.bincount(np.repeat(np.arange(n), lens)[brk], minlength=n)
-        first = np.cumsum(lens) - lens
         uni = uni[keep]
-        line_start = np.flatnonzero(starts[keep])
-    else:
-        line_start = first[lens > 0]
+        line_start = starts[keep].nonzero()[0]  # np.flatnonzero, 1-d
     t = len(uni)
+    rows = (lens > 0).nonzero()[0]
     row_of = np.repeat(np.arange(n, dtype=np.int64), lens)
+    last = np.cumsum(lens)[rows] - 1
     # bigrams: every position but the last token of a row
     inner = np.ones(max(t - 1, 0), dtype=bool)
-    last = first[lens > 0] + lens[lens > 0] - 1
-    inner[last[last < t - 1]] = False
-    pair = np.flatnonzero(inner)
+    inner[last[:-1]] = False
+    pair = inner.nonzero()[0]
     next_big = np.zeros(t, dtype=np.uint64)
     # arrays: the multiplication wraps silently (see fingerprint.fmix64)
     next_big[:-1] = fmix64(uni[:-1] * np.uint64(0x9E3779B97F4A7C15) ^ uni[1:])
-    line_lens = np.diff(np.r_[line_start, t])
+    if line_start is None:  # a line per row
+        return Grams(n, lens, row_of, uni, next_big, pair, lens[rows], rows)
+    line_lens = np.empty(len(line_start), dtype=np.int64)
+    np.subtract(line_start[1:], line_start[:-1], out=line_lens[:-1])
+    line_lens[-1:] = t - line_start[-1:]
     return Grams(n, lens, row_of, uni, next_big, pair, line_lens, row_of[line_start])
 
 
@@ -328,7 +330,7 @@ def window_max_sums(
     long = lens > k
     best = np.empty((len(lens), h), dtype=np.int64)
     # a short segment is one window: its tokens' sum (its last bigram weighs 0)
-    short = np.flatnonzero(~long)
+    short = (~long).nonzero()[0]
     best[short] = acc[ends[short] + 1] - acc[ends[short] + 1 - lens[short]]
     if long.any():
         # the window ending at token e (e >= k - 1), in place of nb[e]: the sum
