@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import classifier_phrasings as ph
+import classifier_phrasings_ml as ml
 
 CAP = {
     c: i
@@ -75,6 +76,7 @@ class Example:
     capability: int  # -1 = unknown
     kind: str
     weight: float = 1.0
+    instr: str = ""  # the instruction the labels come from, when short and inside the text
 
 
 def unit_of(row: dict[str, str]) -> str:
@@ -195,10 +197,16 @@ def _response(rng: random.Random, pool: list[dict[str, str]]) -> str:
 
 
 def _wrap(rng: random.Random, q: str, instr: str) -> tuple[str, str]:
+    """(system, prompt): the instruction as system prompt, a paragraph before or after the
+    question, or on the question's line (before or after)."""
     pos = rng.random()
-    if pos < 0.3:
+    if pos < 0.25:
         return instr, q
-    return ("", f"{instr}\n\n{q}") if pos < 0.6 else ("", f"{q}\n\n{instr}")
+    if pos < 0.45:
+        return "", f"{instr}\n\n{q}"
+    if pos < 0.8:
+        return "", f"{q}\n\n{instr}"
+    return ("", f"{q} {instr}") if pos < 0.93 else ("", f"{instr} {q}")
 
 
 def _examples(
@@ -224,8 +232,8 @@ def _examples(
     for row in bases:
         q, cap = row["prompt"], capability(row)
         natural_cot, natural_rub = bool(COT_NATURAL.search(q)), bool(RUBRIC_NATURAL.search(q))
-        if not (natural_cot or natural_rub):  # ambiguous natural prompts are not used as negatives
-            out.append(Example("", q, 0.0, 0, cap, "plain"))
+        start = len(out)
+        out.append(Example("", q, 0.0, 0, cap, "plain"))
         r, r2 = _response(rng, bases), _response(rng, bases)
         if rng.random() < 0.45:
             instr = rng.choice(cot)
@@ -233,7 +241,7 @@ def _examples(
                 q2 = f"{q}\n\n{rng.choice(['Answer:', 'Response:', 'Final answer:'])} {r}"
             else:
                 q2 = q
-            out.append(Example(*_wrap(rng, q2, instr), 1.0, 0, cap, "cot_phrasing"))
+            out.append(Example(*_wrap(rng, q2, instr), 1.0, 0, cap, "cot_phrasing", instr=instr))
         if rng.random() < 0.12:
             i = rng.choice(orca_ids)
             out.append(
@@ -247,12 +255,12 @@ def _examples(
                 )
             )
         if rng.random() < 0.1:
-            out.append(
-                Example("", f"{q}\n{rng.choice(ph.MILD_COT)}", MILD_COT_LABEL, 0, cap, "mild_cot")
-            )
+            mild = rng.choice(ph.MILD_COT)
+            out.append(Example("", f"{q}\n{mild}", MILD_COT_LABEL, 0, cap, "mild_cot", instr=mild))
         if rng.random() < 0.3 and not natural_cot:
+            neutral = rng.choice(non_cot)
             out.append(
-                Example(*_wrap(rng, q, rng.choice(non_cot)), 0.0, 0, cap, "neutral_instruction")
+                Example(*_wrap(rng, q, neutral), 0.0, 0, cap, "neutral_instruction", instr=neutral)
             )
         if rng.random() < 0.35:
             if rng.random() < 0.3:
@@ -261,28 +269,247 @@ def _examples(
                     Example(system, tmpl.format(q=q, r=r, r2=r2), 0.0, 1, cap, "judge_template")
                 )
             else:
-                text = rng.choice(rubric).format(q=q, r=r, r2=r2)
+                tmpl = rng.choice(rubric)
+                text = tmpl.format(q=q, r=r, r2=r2)
                 both = rng.random() < 0.15
                 text = f"{text}\n\n{rng.choice(cot)}" if both else text
-                out.append(Example("", text, float(both), 1, cap, "rubric_phrasing"))
+                # (no window label when a CoT demand is outside the grading instruction)
+                instr = "" if both else instruction_line(tmpl)
+                out.append(Example("", text, float(both), 1, cap, "rubric_phrasing", instr=instr))
         if rng.random() < 0.2 and not natural_rub:
+            tmpl = rng.choice(pairs)
             out.append(
                 Example(
-                    "", rng.choice(pairs).format(q=q, r=r, r2=r2), 0.0, 0, cap, "pair_not_rubric"
+                    "",
+                    tmpl.format(q=q, r=r, r2=r2),
+                    0.0,
+                    0,
+                    cap,
+                    "pair_not_rubric",
+                    instr=instruction_line(tmpl),
                 )
             )
         if rng.random() < 0.08:
             text = rng.choice(agentic).format(q=q, tools=rng.choice(ph.TOOLS))
             out.append(Example("", text, 0.0, 0, CAP["agentic"], "agentic"))
+        # a prompt that itself asks for reasoning (grading) is no negative for that head,
+        # alone or inside any wrapper
+        out[start:] = [
+            e
+            for e in out[start:]
+            if not ((natural_cot and e.cot < 1) or (natural_rub and e.rubric == 0))
+        ]
     for h in hard:
         for _ in range(8 if h in ph.HARD_NEG else 2):
             s, p = _wrap(rng, h, rng.choice(non_cot)) if rng.random() < 0.5 else ("", h)
             out.append(Example(s, p, 0.0, 0, -1, "hard_negative"))
+    out.extend(_other_languages(bases, test, rng))
     return out
+
+
+def instruction_line(template: str) -> str:
+    """The longest line of a template without a slot: its instruction ("" if none)."""
+    lines = [x.strip() for x in template.split("\n") if "{" not in x and x.strip()]
+    return max(lines, key=len, default="")
+
+
+ML_PER_LANGUAGE = {False: 1500, True: 300}  # examples per language in train / test
+
+
+def _other_languages(bases: list[dict[str, str]], test: bool, rng: random.Random) -> list[Example]:
+    """Requests in the languages of ``classifier_phrasings_ml`` (labels from the wrapper, as
+    for English): their plain questions alone and wrapped, and English bases wrapped with
+    their instructions (a user who writes in one language and pastes text in another)."""
+    pick = 1 if test else 0
+    out: list[Example] = []
+    for lang in ml.LANGS:
+        plain, cot, neutral, hard, rubric, pairs = (
+            ph.split_half(d[lang])[pick]
+            for d in (ml.PLAIN, ml.COT, ml.NON_COT, ml.HARD_NEG, ml.RUBRIC, ml.NON_RUBRIC_PAIR)
+        )
+        if not test:
+            cot = cot + ml.cot_grammar(rng, lang, 500)
+            neutral = neutral + ml.neutral_grammar(rng, lang, 150)
+            rubric = rubric + ml.rubric_grammar(rng, lang, 150)
+        english = [
+            r["prompt"]
+            for r in bases
+            if not (COT_NATURAL.search(r["prompt"]) or RUBRIC_NATURAL.search(r["prompt"]))
+        ]
+        for _ in range(ML_PER_LANGUAGE[test]):
+            native = rng.random() < 0.6
+            q = rng.choice(plain) if native else rng.choice(english)
+            r = rng.choice(plain) if rng.random() < 0.5 else _response(rng, bases)
+            r2 = _response(rng, bases)
+            k = rng.random()
+            if k < 0.3:
+                instr = rng.choice(cot)
+                out.append(
+                    Example(*_wrap(rng, q, instr), 1.0, 0, -1, f"ml_cot/{lang}", instr=instr)
+                )
+            elif k < 0.45:
+                instr = rng.choice(neutral)
+                out.append(
+                    Example(*_wrap(rng, q, instr), 0.0, 0, -1, f"ml_neutral/{lang}", instr=instr)
+                )
+            elif k < 0.6:
+                tmpl = rng.choice(rubric)
+                text = tmpl.format(q=q, r=r, r2=r2)
+                out.append(
+                    Example("", text, 0.0, 1, -1, f"ml_rubric/{lang}", instr=instruction_line(tmpl))
+                )
+            elif k < 0.7:
+                tmpl = rng.choice(pairs)
+                text = tmpl.format(q=q, r=r, r2=r2)
+                out.append(
+                    Example(
+                        "",
+                        text,
+                        0.0,
+                        0,
+                        -1,
+                        f"ml_pair_not_rubric/{lang}",
+                        instr=instruction_line(tmpl),
+                    )
+                )
+            elif k < 0.8:
+                out.append(Example("", rng.choice(hard), 0.0, 0, -1, f"ml_hard_negative/{lang}"))
+            else:
+                out.append(Example("", rng.choice(plain), 0.0, 0, -1, f"ml_plain/{lang}"))
+    return out
+
+
+LONG_MIN_TOKENS = 80  # "long" test prompts: at least this many tokens
+
+
+def _long_examples(bases: list[dict[str, str]], rng: random.Random) -> list[Example]:
+    """Held-out dilution tests: unseen short CoT / grading / neutral instructions placed
+    before or after long unseen prompts (and those prompts alone)."""
+    cot, non_cot, rubric, pairs = (
+        ph.split_half(lst)[1] for lst in (ph.COT, ph.NON_COT, ph.RUBRIC, ph.NON_RUBRIC_PAIR)
+    )
+    grading = [instruction_line(t) for t in rubric]
+    editing = [instruction_line(t) for t in pairs]
+    # prompts that ask for reasoning or grading themselves are no negatives (as in _examples)
+    prompts = [
+        r["prompt"]
+        for r in bases
+        if not (COT_NATURAL.search(r["prompt"]) or RUBRIC_NATURAL.search(r["prompt"]))
+    ]
+    long = [
+        q for q, t in zip(prompts, tokens_of(prompts), strict=True) if len(t) >= LONG_MIN_TOKENS
+    ]
+    out: list[Example] = []
+    for q in long:
+        out.append(Example("", q, 0.0, 0, -1, "long/plain"))
+        instr = rng.choice(cot)
+        where = rng.random()
+        text = (
+            f"{q}\n\n{instr}"
+            if where < 0.5
+            else f"{q} {instr}"
+            if where < 0.7
+            else f"{instr}\n\n{q}"
+        )
+        out.append(Example("", text, 1.0, 0, -1, "long/cot"))
+        out.append(
+            Example("", f"{q}\n\n{rng.choice(ph.MILD_COT)}", MILD_COT_LABEL, 0, -1, "long/mild_cot")
+        )
+        out.append(
+            Example("", f"{q}\n\n{rng.choice(non_cot)}", 0.0, 0, -1, "long/neutral_instruction")
+        )
+        r = rng.choice(long)
+        out.append(Example("", f"{r}\n\n{rng.choice(grading)}", 0.0, 1, -1, "long/rubric"))
+        out.append(Example("", f"{r}\n\n{rng.choice(editing)}", 0.0, 0, -1, "long/pair_not_rubric"))
+    return out
+
+
+def tokens_of(texts: list[str]) -> list[list[str]]:
+    """The classifiers' tokens of each text (lower-cased, TOKEN_PATTERN)."""
+    import polars as pl
+
+    from distillwatch.features.hashing import unigram_tokens_py
+
+    lowered = pl.Series(texts, dtype=pl.String).str.to_lowercase().to_list()
+    return [unigram_tokens_py(t) for t in lowered]
+
+
+def _find(tokens: list[str], sub: list[str]) -> int:
+    """Index of the first occurrence of ``sub`` in ``tokens`` (-1 if none); tokens hold no spaces."""
+    hay, needle = " " + " ".join(tokens) + " ", " " + " ".join(sub) + " "
+    at = hay.find(needle)
+    return -1 if at < 0 else hay[:at].count(" ")
+
+
+def lines_of(tokens: list[str]) -> list[list[str]]:
+    """A token list (:func:`tokens_of`) cut at its line-break tokens; empty lines left out."""
+    out: list[list[str]] = [[]]
+    for t in tokens:
+        if t == "\n":
+            out.append([])
+        else:
+            out[-1].append(t)
+    return [line for line in out if line]
+
+
+def window_examples(
+    examples: list[Example], k: int, rng: random.Random, negative_share: float = 0.5
+) -> list[Example]:
+    """Windows, the unit the window heads score at inference: ``k`` consecutive tokens of
+    one line, or a whole line of ``k`` tokens or fewer.
+
+    For an example whose instruction (``instr``) lies in one line: a window holding the
+    whole instruction (a window inside it if it has more than ``k`` tokens), at a random
+    offset, with the example's labels. For a share of the requests negative for both heads (all hard negatives): a
+    random window of a random line, negative. A window is written as its tokens joined
+    by spaces, which tokenises back to the same tokens.
+    """
+    from distillwatch.features.classifiers import request_text
+
+    toks = tokens_of([request_text(e.system, e.prompt) for e in examples])
+    instr = tokens_of([e.instr for e in examples])
+    out: list[Example] = []
+    for e, t, it in zip(examples, toks, instr, strict=True):
+        lines = lines_of(t)
+        found = False
+        if e.instr and it and "\n" not in it:
+            for line in lines:
+                at = _find(line, it)
+                if at >= 0:
+                    # a window holding the instruction, or inside it if it is longer
+                    lo, hi = sorted((at + len(it) - k, at))
+                    a = rng.randint(max(0, lo), min(hi, max(0, len(line) - k)))
+                    window = line[a : a + k]
+                    out.append(
+                        Example("", " ".join(window), e.cot, e.rubric, -1, f"window/{e.kind}")
+                    )
+                    found = True
+                    break
+        share = 1.0 if "hard_negative" in e.kind else negative_share
+        if not found and lines and e.cot == 0 and e.rubric == 0 and rng.random() < share:
+            line = rng.choice(lines)
+            a = rng.randint(0, max(0, len(line) - k))
+            out.append(Example("", " ".join(line[a : a + k]), 0.0, 0, -1, f"window/{e.kind}"))
+    # the same short negative line recurs (a neutral instruction, a hard negative repeated
+    # with several wrappers): at most WINDOW_REPEATS copies of it
+    seen: dict[str, int] = {}
+    kept = []
+    for w in out:
+        if w.cot == 0 and w.rubric == 0:
+            seen[w.prompt] = seen.get(w.prompt, 0) + 1
+            if seen[w.prompt] > WINDOW_REPEATS:
+                continue
+        kept.append(w)
+    return kept
+
+
+WINDOW_REPEATS = 3
 
 
 def build_examples(data: Path, seed: int = 13) -> tuple[list[Example], list[Example]]:
     """(train, test) labelled requests; test = unseen sources x unseen wrappers."""
     rng = random.Random(seed)
     train_bases, test_bases = load_bases(data, rng)
-    return _examples(train_bases, False, data, rng), _examples(test_bases, True, data, rng)
+    train = _examples(train_bases, False, data, rng)
+    test = _examples(test_bases, True, data, rng) + _long_examples(test_bases, rng)
+    return train, test

@@ -57,6 +57,31 @@ COT = [
     "Think silently first? No: write all your thinking down explicitly, step by step.",
     "Start by analysing the problem, list your assumptions, work through the logic, then answer.",
     "Show every step of your calculation and explain the reasoning behind it.",
+    # common short forms, usually appended to a longer question
+    "Talk me through your reasoning.",
+    "I want to see how you got the answer, not just the answer.",
+    "Include all the intermediate steps in your response.",
+    "Explain your thinking.",
+    "Show the working.",
+    "Go through it step by step.",
+    "Justify your answer with a clear line of reasoning.",
+    "Spell out each step of the logic.",
+    "Make your reasoning explicit.",
+    "Explain each step as you go.",
+    "Derive the result from first principles, showing every step.",
+    "Show me your thought process.",
+    "Write down everything you're thinking as you solve it.",
+    "Reason it through out loud before answering.",
+    "Provide your reasoning, then the answer.",
+    "Don't just give me the answer, walk through the logic.",
+    "Please include a full explanation of how you solved it.",
+    "Explain step-by-step.",
+    "Think it through and show each step.",
+    "Let me see your reasoning for every step.",
+    "Be explicit about every inference you make.",
+    "Show your reasoning in detail.",
+    "Outline your solution process step by step.",
+    "Work it out and show all the steps you took.",
 ]
 
 # Mild CoT: the eval-harness trigger alone (soft label, see train_classifiers.MILD_COT_LABEL).
@@ -94,6 +119,21 @@ NON_COT = [
     "Avoid jargon.",
     "Cite your sources at the end.",
     "Answer in the style of a news headline.",
+    "Explain it simply.",
+    "Please give a thorough answer.",
+    "Add an example.",
+    "Include comments in the code.",
+    "Show the result as a table.",
+    "Keep the explanation brief.",
+    "Be brief and to the point.",
+    "Respond like a friendly teacher.",
+    "Give me three options.",
+    "Put your final answer within \\boxed{}.",
+    "Give the final answer only.",
+    "State your final answer as a number.",
+    "Final answer only, please.",
+    "End with the final answer on its own line.",
+    "Mark the correct option.",
 ]
 
 # Ask to grade / score / rank / compare responses (rubric = 1). {q} question, {r}/{r2} responses.
@@ -128,6 +168,16 @@ RUBRIC = [
     "Check whether the response contains hallucinations. Output a truthfulness rating from 1 to 5 with a rationale.\n\nQuestion: {q}\nResponse: {r}",
     "Be an objective judge: compare the responses on helpfulness, relevance and accuracy, then output your final verdict.\n\n<question>{q}</question>\n<response_a>{r}</response_a>\n<response_b>{r2}</response_b>",
     "Score this essay against the rubric (thesis, evidence, organisation, mechanics), 4 points each.\n\nPrompt: {q}\nEssay: {r}",
+    # the grading instruction after the material
+    "Question: {q}\nAnswer: {r}\n\nOn a scale of 1 to 10, how good is this answer?",
+    "{q}\n\n{r}\n\nGrade the answer above (A-F).",
+    "User: {q}\nAssistant: {r}\n\nWas the assistant's reply helpful? Give it a score from 1 to 5.",
+    "Prompt: {q}\nResponse A: {r}\nResponse B: {r2}\n\nWhich response is better? Reply A or B.",
+    "{r}\n\nThe text above answers: {q}\nScore it for correctness, 0-10.",
+    "Here is an answer to a question.\nQuestion: {q}\nAnswer: {r}\nGive this answer a numerical rating.",
+    "{q}\n---\n{r}\n---\nAssess the response: is it accurate and complete? Output a score out of 100.",
+    "Student answer: {r}\n(Question: {q})\nMark it out of 10.",
+    "Conversation:\nUser: {q}\nBot: {r}\n\nRate the bot's reply for helpfulness and harmlessness (1-7 each).",
 ]
 
 # Prompt + response pairs with instructions that do NOT grade (hard negatives for rubric).
@@ -144,6 +194,12 @@ NON_RUBRIC_PAIR = [
     "Write a follow-up question a curious user might ask after this answer.\n\nQuestion: {q}\nAnswer: {r}",
     "Convert the answer into a short FAQ entry.\n\nQuestion: {q}\nAnswer: {r}",
     "Make this response friendlier and shorter.\n\nOriginal question: {q}\nResponse: {r}",
+    "{q}\n\n{r}\n\nRewrite the answer above in plain English.",
+    "Question: {q}\nAnswer: {r}\n\nTranslate the answer above into French.",
+    "User: {q}\nAssistant: {r}\n\nContinue the assistant's reply.",
+    "{r}\n\nSummarise the text above in two sentences.",
+    "Question: {q}\nAnswer: {r}\n\nTurn the answer above into a short quiz question.",
+    "{q}\n\n{r}\n\nList the key points of the answer above.",
 ]
 
 # Natural prompts using step/score/grade/rate/think/judge in ordinary senses (negatives for both).
@@ -188,6 +244,15 @@ HARD_NEG = [
     "Why do people think cats are aloof?",
     "What is the grading curve and how does it work?",
     "How do I step down from a committee politely?",
+    "Walk me through setting up a Docker container for a Flask app.",
+    "List the steps to reproduce this bug report.",
+    "Explain in detail how a jet engine works.",
+    "What are the steps to apply for a mortgage?",
+    "Show me how to make a pivot table in Excel.",
+    "Explain the process of photosynthesis step by step for my biology class.",
+    "How is the Michelin star rating decided?",
+    "What does a credit rating agency do?",
+    "Think of a name for my bakery.",
 ]
 
 # Agentic / tool-use wrappers (capability = agentic). {q} user task, {tools} a tool list.
@@ -239,6 +304,9 @@ _COT_VERB = [
     "outline",
     "trace",
     "narrate",
+    "talk me through",
+    "go through",
+    "show me",
 ]
 _COT_OBJ = [
     "your reasoning",
@@ -259,6 +327,13 @@ _COT_OBJ = [
     "your inner monologue",
     "how you got the answer",
     "the intermediate calculations",
+    "all the steps",
+    "all your working",
+    "your working out",
+    "the full derivation",
+    "your thinking",
+    "every step you take",
+    "how you reached your conclusion",
 ]
 _COT_MOD = [
     "step by step",
@@ -349,6 +424,11 @@ _NOCOT = [
     "Keep it short and simple.",
     "Respond in JSON only.",
     "Write in a casual tone.",
+    "Put the final answer in a box.",
+    "Final answer only.",
+    "Give the final answer as a fraction.",
+    "Write the final answer in bold.",
+    "State the answer, then stop.",
 ]
 
 _RUB_INTRO = [
@@ -374,6 +454,9 @@ _RUB_VERB = [
     "Review and rate",
     "Assign a score to",
     "Give a rating to",
+    "Review and grade",
+    "Evaluate and score",
+    "Provide a rating for",
 ]
 _OBJ = [
     "the following response",
@@ -412,6 +495,11 @@ _RUB_SCALE = [
     " on a 7-point Likert scale.",
     ". Return JSON with a 'score' field.",
     ". Output [[A]] or [[B]].",
+    " from poor to excellent.",
+    " as acceptable or unacceptable.",
+    " (pass/fail).",
+    " with a score and brief feedback.",
+    " on a 1-5 Likert scale for each criterion.",
 ]
 _RUB_PAIR = [
     "Which response is better?",

@@ -14,9 +14,15 @@ What it does (details and the label rules: docs/classifiers.md):
    and the real FastChat / distilabel judge templates; phrasings and templates are also
    split into train and test.  ``cot``/``rubric`` depend only on the wrapper, never on
    the corpus; ``capability`` comes from the source unit (keyword-verified where mixed).
-3. Fits logistic regressions on hashed word 1-2 grams, reports held-out
-   precision/recall/F1 (whole unseen sources x unseen phrasings), then refits on
-   everything and saves weights only (npz, float16, non-zero rows).
+3. Fits the whole-text heads (logistic regressions on hashed word 1-2 grams).
+4. Fits the two window heads (cot, rubric) on windows, the unit they score at inference
+   (``WINDOW_TOKENS`` tokens of one line, or a shorter line): a window around each
+   instruction with its labels, random windows of requests negative for both heads,
+   then ``MINE_ROUNDS`` rounds of the best window of each over-scored request
+   (negatives, and soft-labelled ones above their label).
+5. Reports held-out precision/recall/F1 (whole unseen sources x unseen phrasings,
+   scored exactly as the shipped artefact scores), then refits on everything and saves
+   weights only (npz, float16, non-zero rows).
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,22 +42,30 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from classifier_data import Example, build_examples
+from classifier_data import Example, build_examples, tokens_of, window_examples
 
 from distillwatch.features.classifiers import (
     CAPABILITIES,
     DEFAULT_HEAD_CHARS,
     DEFAULT_TAIL_CHARS,
     HEADS,
+    WINDOW_HEADS,
+    TextClassifiers,
     request_text,
     vectorize,
 )
+from distillwatch.features.hashing import text_grams
 
 REPO = Path(__file__).resolve().parents[1]
 N_FEATURES = 2**18
 C_BINARY = 10.0
 C_CAPABILITY = 4.0
 PRUNE_EPS = 2e-3  # rows whose largest |weight| is below this are dropped from the artefact
+WINDOW_TOKENS = 24  # the window heads score every run of this many tokens of a line
+C_WINDOW = 100.0
+MINE_ROUNDS = 2
+MINE_MIN = 0.3  # a negative request whose best window scores this much gives that window
+MINE_SOFT_OVER = 0.15  # a soft-labelled one, when its best window exceeds the label by this
 
 
 def data_dir() -> Path:
@@ -65,18 +81,20 @@ def vectorise(examples: list[Example]) -> sparse.csr_matrix:
     return vectorize(texts, N_FEATURES)
 
 
-def fit_binary(x: sparse.csr_matrix, target: np.ndarray, weight: np.ndarray) -> LogisticRegression:
+def fit_binary(
+    x: sparse.csr_matrix, target: np.ndarray, weight: np.ndarray, c: float = C_BINARY
+) -> LogisticRegression:
     """Soft targets in [0, 1] become a positive and a negative copy weighted t and 1-t."""
     soft = (target > 0) & (target < 1)
     pos, neg = target > 0, (target < 1)
     xs = sparse.vstack([x[pos], x[neg]]).tocsr()
     ys = np.r_[np.ones(pos.sum()), np.zeros(neg.sum())]
     ws = np.r_[weight[pos] * np.where(soft[pos], target[pos], 1.0), weight[neg] * (1 - target[neg])]
-    return LogisticRegression(C=C_BINARY, max_iter=400).fit(xs, ys, sample_weight=ws)
+    return LogisticRegression(C=c, max_iter=600).fit(xs, ys, sample_weight=ws)
 
 
 def fit_all(x: sparse.csr_matrix, ex: list[Example]) -> tuple[np.ndarray, np.ndarray]:
-    """Fit the three heads; returns (weights [F, len(HEADS)], bias [len(HEADS)])."""
+    """Fit the three whole-text heads; returns (weights [F, len(HEADS)], bias [len(HEADS)])."""
     w = np.array([e.weight for e in ex])
     cot = fit_binary(x, np.array([e.cot for e in ex]), w)
     rub = fit_binary(x, np.array([float(e.rubric) for e in ex]), w)
@@ -91,8 +109,141 @@ def fit_all(x: sparse.csr_matrix, ex: list[Example]) -> tuple[np.ndarray, np.nda
     return weights, bias
 
 
-def predict(x: sparse.csr_matrix, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    return np.asarray(x @ weights) + bias
+@dataclass
+class Model:
+    """Whole-text heads [F, len(HEADS)] and window heads [F, len(WINDOW_HEADS)], unpruned."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    window_weights: np.ndarray
+    window_bias: np.ndarray
+
+
+def shipped(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows :func:`save` keeps, with their float16 weights (as float32)."""
+    keep = np.flatnonzero(np.abs(weights).max(axis=1) >= PRUNE_EPS)
+    return keep, weights[keep].astype(np.float16).astype(np.float32)
+
+
+def scorer(m: Model) -> TextClassifiers:
+    """The classifier the artefact of this model loads as (pruned, float16 weights)."""
+    keep, w16 = shipped(m.weights)
+    wkeep, ww16 = shipped(m.window_weights)
+    return TextClassifiers(
+        N_FEATURES,
+        keep,
+        w16,
+        m.bias,
+        DEFAULT_HEAD_CHARS,
+        DEFAULT_TAIL_CHARS,
+        WINDOW_TOKENS,
+        wkeep,
+        ww16,
+        m.window_bias,
+    )
+
+
+def predict(ex: list[Example], m: Model) -> np.ndarray:
+    """Logits [n, len(HEADS)] exactly as the shipped artefact scores the requests."""
+    grams = text_grams([request_text(e.system, e.prompt) for e in ex])
+    return scorer(m).logits(grams).astype(np.float64)
+
+
+def best_windows(
+    texts: list[str], w: np.ndarray, b: float, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per text with tokens, its highest-scoring window under window head ``w`` [F] and
+    bias ``b``: (text indices, first token among the text's tokens without line breaks,
+    window size, logit)."""
+    g = text_grams(texts)
+    m = np.uint64(len(w))
+    tok = w[(g.uni % m).astype(np.int64)]
+    nb = w[(g.next_big % m).astype(np.int64)]
+    ends = np.cumsum(g.line_lens) - 1
+    nb[ends] = 0
+    prefix = np.r_[0.0, np.cumsum(tok + nb)]
+    size = np.minimum(g.line_lens, k)
+    count = g.line_lens - size + 1
+    first = ends - g.line_lens + 1
+    a = np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum())
+    s = np.repeat(size, count)
+    logit = (prefix[a + s] - prefix[a] - nb[a + s - 1]) / np.sqrt(2 * s - 1) + b
+    row = np.repeat(g.line_row, count)
+    order = np.lexsort((-logit, row))
+    best = order[np.flatnonzero(np.r_[True, row[order][1:] != row[order][:-1]])]
+    rows = row[best]
+    row_start = np.cumsum(g.lens) - g.lens
+    return rows, a[best] - row_start[rows], s[best], logit[best]
+
+
+Mined = dict[int, list[Example]]  # per window head: windows labelled for that head only
+
+
+def mine(ex: list[Example], ww: np.ndarray, wb: np.ndarray) -> Mined:
+    """The best window of each request the window heads over-score: negatives whose best
+    window reaches ``MINE_MIN`` (labelled 0), soft-labelled ones whose best window exceeds
+    the label by ``MINE_SOFT_OVER`` (labelled like the request if the window holds its
+    instruction, else 0)."""
+    texts = [request_text(e.system, e.prompt) for e in ex]
+    k = WINDOW_TOKENS
+    out: Mined = {}
+    for head, label in enumerate((lambda e: e.cot, lambda e: float(e.rubric))):
+        y = np.array([label(e) for e in ex])
+        rows, starts, sizes, z = best_windows(texts, ww[:, head], float(wb[head]), k)
+        p = 1 / (1 + np.exp(-z))
+        yr = y[rows]
+        soft = (yr > 0) & (yr < 1)
+        pick = ((yr == 0) & (p >= MINE_MIN)) | (soft & (p >= yr + MINE_SOFT_OVER))
+        idx, starts, sizes = rows[pick], starts[pick], sizes[pick]
+        toks = tokens_of([texts[i] for i in idx])
+        instr = tokens_of([ex[i].instr for i in idx])
+        found = []
+        for i, a, size, t, it in zip(idx, starts, sizes, toks, instr, strict=True):
+            window = [x for x in t if x != "\n"][a : a + size]
+            held = bool(it) and f" {' '.join(it)} " in f" {' '.join(window)} "
+            target = y[i] if held else 0.0
+            found.append(
+                Example("", " ".join(window), target, int(target > 0), -1, f"mined/{ex[i].kind}")
+            )
+        out[head] = found
+    return out
+
+
+def fit_window_heads(win: list[Example], mined: Mined) -> tuple[np.ndarray, np.ndarray]:
+    """Window heads [F, 2] and biases [2], each fitted on ``win`` plus its mined windows."""
+    x = vectorise(win)
+    w = np.array([e.weight for e in win])
+    cols, biases = [], []
+    for head, label in enumerate((lambda e: e.cot, lambda e: float(e.rubric))):
+        extra = mined.get(head, [])
+        xh = sparse.vstack([x, vectorise(extra)]).tocsr() if extra else x
+        fit = fit_binary(
+            xh,
+            np.array([label(e) for e in win + extra]),
+            np.r_[w, [e.weight for e in extra]],
+            C_WINDOW,
+        )
+        cols.append(fit.coef_[0])
+        biases.append(fit.intercept_[0])
+    return np.stack(cols, axis=1).astype(np.float32), np.array(biases, dtype=np.float32)
+
+
+def fit_model(train: list[Example], seed: int) -> tuple[Model, dict[str, int]]:
+    """Whole-text heads on ``train``; window heads on its windows, with MINE_ROUNDS rounds
+    of mining."""
+    weights, bias = fit_all(vectorise(train), train)
+    win = window_examples(train, WINDOW_TOKENS, random.Random(seed))
+    mined: Mined = {h: [] for h in range(len(WINDOW_HEADS))}
+    ww, wb = fit_window_heads(win, mined)
+    for r in range(MINE_ROUNDS):
+        found = mine(train, ww, wb)
+        print(f"mining round {r + 1}: { {h: len(v) for h, v in found.items()} }", flush=True)
+        for h in mined:
+            mined[h] += found[h]
+        ww, wb = fit_window_heads(win, mined)
+    counts = {"window_examples": len(win)}
+    counts.update({f"mined_{WINDOW_HEADS[h]}": len(v) for h, v in mined.items()})
+    return Model(weights, bias, ww, wb), counts
 
 
 def prf(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -106,19 +257,24 @@ def prf(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate(
-    x: sparse.csr_matrix, ex: list[Example], weights: np.ndarray, bias: np.ndarray
-) -> dict[str, object]:
-    z = predict(x, weights, bias)
+def evaluate(ex: list[Example], model: Model) -> dict[str, object]:
+    z = predict(ex, model)
     p_cot, p_rub = 1 / (1 + np.exp(-z[:, 0])), 1 / (1 + np.exp(-z[:, 1]))
     cot = np.array([e.cot for e in ex])
     hard = np.isin(cot, [0.0, 1.0])
     rub = np.array([e.rubric for e in ex])
     kinds = np.array([e.kind for e in ex])
-    out: dict[str, object] = {
-        "cot": prf(cot[hard].astype(int), (p_cot[hard] >= 0.5).astype(int)),
-        "rubric": prf(rub, (p_rub >= 0.5).astype(int)),
-    }
+    group = np.array(
+        ["long" if k.startswith("long/") else "other_languages" if k.startswith("ml_") else "main"
+         for k in kinds]
+    )  # fmt: skip
+    out: dict[str, object] = {}
+    for g in ("main", "long", "other_languages", "all"):
+        m = group == g if g != "all" else np.ones(len(ex), dtype=bool)
+        out[g] = {
+            "cot": prf(cot[hard & m].astype(int), (p_cot[hard & m] >= 0.5).astype(int)),
+            "rubric": prf(rub[m], (p_rub[m] >= 0.5).astype(int)),
+        }
     by_kind = {}
     for k in sorted(set(kinds)):
         m = kinds == k
@@ -127,6 +283,7 @@ def evaluate(
             "mean_cot": round(float(p_cot[m].mean()), 3),
             "mean_rubric": round(float(p_rub[m].mean()), 3),
             "cot>=0.5": round(float((p_cot[m] >= 0.5).mean()), 3),
+            "cot>=0.75": round(float((p_cot[m] >= 0.75).mean()), 3),  # cot_elicitation's cut
             "rubric>=0.5": round(float((p_rub[m] >= 0.5).mean()), 3),
         }
     out["by_kind"] = by_kind
@@ -148,20 +305,28 @@ def evaluate(
     return out
 
 
-def save(path: Path, weights: np.ndarray, bias: np.ndarray) -> None:
-    keep = np.flatnonzero(np.abs(weights).max(axis=1) >= PRUNE_EPS)
+def save(path: Path, m: Model) -> None:
+    keep, w16 = shipped(m.weights)
+    wkeep, ww16 = shipped(m.window_weights)
     np.savez_compressed(
         path,
         feature_index=keep.astype(np.int32),
-        weights=weights[keep].astype(np.float16),
-        bias=bias.astype(np.float32),
+        weights=w16.astype(np.float16),
+        bias=m.bias.astype(np.float32),
         n_features=np.int64(N_FEATURES),
         head_chars=np.int64(DEFAULT_HEAD_CHARS),
         tail_chars=np.int64(DEFAULT_TAIL_CHARS),
         capabilities=np.array(CAPABILITIES),
         heads=np.array(HEADS),
+        window_tokens=np.int64(WINDOW_TOKENS),
+        window_index=wkeep.astype(np.int32),
+        window_weights=ww16.astype(np.float16),
+        window_bias=m.window_bias.astype(np.float32),
     )
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(keep)} of {N_FEATURES} rows)")
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(keep)} of {N_FEATURES} rows,"
+        f" {len(wkeep)} window rows)"
+    )
 
 
 def main() -> None:
@@ -174,20 +339,27 @@ def main() -> None:
     ap.add_argument("--report", type=Path, default=None, help="write held-out metrics as JSON here")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--eval-only", action="store_true", help="skip the final refit on all data")
+    ap.add_argument(
+        "--eval-artefact", type=Path, default=None, help="also save the train-only fit here"
+    )
     args = ap.parse_args()
     t0 = time.time()
     train, test = build_examples(data_dir(), seed=args.seed)
     print(f"examples: train {len(train)}, test {len(test)} ({time.time() - t0:.0f}s)")
-    x_train, x_test = vectorise(train), vectorise(test)
-    weights, bias = fit_all(x_train, train)
-    report = evaluate(x_test, test, weights, bias)
+    model, counts = fit_model(train, args.seed)
+    report = evaluate(test, model)
     report["train_examples"], report["test_examples"] = len(train), len(test)
+    report.update(counts)
     print(json.dumps(report, indent=1))
     if args.report:
         args.report.write_text(json.dumps(report, indent=1) + "\n")
+    if args.eval_artefact:
+        save(args.eval_artefact, model)
     if not args.eval_only:
-        weights, bias = fit_all(sparse.vstack([x_train, x_test]).tocsr(), train + test)
-        save(args.out, weights, bias)
+        # the long/ test rows reuse the test prompts: not training material
+        refit = train + [e for e in test if not e.kind.startswith("long/")]
+        model, _ = fit_model(refit, args.seed)
+        save(args.out, model)
     print(f"done in {time.time() - t0:.0f}s")
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from importlib import resources
 
 import numpy as np
 import pytest
 
+from classifier_heldout import COT as HELDOUT_COT
+from classifier_heldout import NEUTRAL as HELDOUT_NEUTRAL
+from classifier_heldout import RUBRIC as HELDOUT_RUBRIC
 from distillwatch.features.classifiers import (
     CAPABILITIES,
     TextClassifiers,
@@ -15,6 +20,7 @@ from distillwatch.features.classifiers import (
     request_text,
     vectorize,
 )
+from handmade import prompts
 
 # Phrasings written for this test; none appears in the training phrasing lists.
 COT_POSITIVE = [
@@ -70,6 +76,7 @@ def test_artefact_is_small_npz_and_cached() -> None:
         assert path.stat().st_size < 5_000_000
         with np.load(path, allow_pickle=False) as z:  # loads without pickle
             assert tuple(z["capabilities"]) == CAPABILITIES
+            assert int(z["window_tokens"]) > 0
     assert TextClassifiers.load() is TextClassifiers.load()
 
 
@@ -168,3 +175,123 @@ def test_text_expr_equals_request_text(clf: TextClassifiers) -> None:
     )
     got = frame.select(clf.text_expr(pl.col("s"), pl.col("p"))).to_series().to_list()
     assert got == clf.texts([r[0] for r in rows], [r[1] for r in rows])
+
+
+# --- dilution, unseen phrasings, other languages --------------------------------
+# Real prompts from the packaged sample, long enough that a short demand appended to
+# them is a small part of the text; prompts that themselves ask for reasoning or
+# grading are left out (as in training).
+NATURAL = re.compile(
+    r"step[- ]by[- ]step|show your work|your reasoning|explain your answer|"
+    r"\b(on a scale|rate the|score the|grade the|evaluate the quality)\b",
+    re.I,
+)
+SOURCES = (
+    "oasst_eval_prompts",
+    "arena_hard_v0.1",
+    "arena_hard_v2.0",
+    "ultrachat_eval",
+    "awesome_chatgpt_prompts",
+    "hh_rlhf_harmless_test",
+    "gsm8k",
+    "mbpp",
+    "self_instruct_user_oriented",
+)
+
+
+@cache
+def long_prompts() -> tuple[str, ...]:
+    out: list[str] = []
+    for src in SOURCES:
+        out += [p for p in prompts(src) if len(p) >= 300 and not NATURAL.search(p)][:15]
+    return tuple(out)
+
+
+def test_long_prompt_sample_is_long() -> None:
+    bases = long_prompts()
+    assert len(bases) >= 80
+    assert np.median([len(p) for p in bases]) >= 400  # characters; the probe prompts: ~450
+
+
+# German and Russian demands phrased unlike the training lists are mostly missed: their
+# inflected and compound words are whole tokens (docs/classifiers.md, "Known gaps").
+WEAK_LANGUAGES = ("de", "ru")
+
+
+@pytest.mark.parametrize(
+    "lang",
+    [
+        pytest.param(
+            lang,
+            marks=pytest.mark.xfail(
+                reason="unseen inflected/compound phrasings (known gap)", strict=True
+            ),
+        )
+        if lang in WEAK_LANGUAGES
+        else lang
+        for lang in sorted(HELDOUT_COT)
+    ],
+)
+def test_unseen_cot_demands_score_high_appended_to_long_prompts(
+    clf: TextClassifiers, lang: str
+) -> None:
+    """Demands written only for this test, after (as a paragraph or on the same line) or
+    before long real prompts: most reach the cot_elicitation threshold (0.75)."""
+    bases = long_prompts()
+    texts = []
+    for i, phrase in enumerate(HELDOUT_COT[lang]):
+        for j, q in enumerate(bases):
+            texts.append([f"{q}\n\n{phrase}", f"{q} {phrase}", f"{phrase}\n\n{q}"][(i + j) % 3])
+    cot = clf.score([None] * len(texts), texts).cot
+    assert cot.mean() >= 0.55, (lang, cot.mean())
+    if lang == "en":  # eight phrasings: a finer test
+        assert (cot >= 0.75).mean() >= 0.6, (cot >= 0.75).mean()
+
+
+def test_long_prompts_alone_or_with_neutral_instructions_score_low(clf: TextClassifiers) -> None:
+    bases = long_prompts()
+    texts = list(bases) + [f"{q}\n\n{n}" for q in bases for n in HELDOUT_NEUTRAL[:3]]
+    texts += [f"{n}\n\n{q}" for q in bases for n in HELDOUT_NEUTRAL[3:]]
+    r = clf.score([None] * len(texts), texts)
+    assert (r.cot >= 0.75).mean() <= 0.03, (r.cot >= 0.75).mean()
+    assert (r.rubric >= 0.5).mean() <= 0.01, (r.rubric >= 0.5).mean()
+
+
+def test_unseen_grading_instructions_after_a_long_response_score_high(
+    clf: TextClassifiers,
+) -> None:
+    bases = long_prompts()
+    texts = [
+        f"Question: {q[:200]}\n\nAnswer: {bases[(j + 7) % len(bases)]}\n\n{line}"
+        for i, line in enumerate(HELDOUT_RUBRIC)
+        for j, q in enumerate(bases)
+        if (i + j) % 2 == 0
+    ]
+    rubric = clf.score([None] * len(texts), texts).rubric
+    assert (rubric >= 0.5).mean() >= 0.6, (rubric >= 0.5).mean()
+
+
+def test_appended_show_your_work_is_not_diluted(clf: TextClassifiers) -> None:
+    """The measured failure: a short demand after a normal-length question used to score
+    about 0.1 (alone about 1)."""
+    bases = long_prompts()
+    cot = clf.score([None] * len(bases), [f"{q}\n\nShow your work." for q in bases]).cot
+    assert cot.mean() >= 0.8
+
+
+def test_eval_harness_trigger_stays_below_the_cot_threshold(clf: TextClassifiers) -> None:
+    """ "Let's think step by step." (soft label 0.6): moderate, not a coerced trace."""
+    bases = long_prompts()
+    cot = clf.score([None] * len(bases), [f"{q}\nLet's think step by step." for q in bases]).cot
+    assert 0.4 <= cot.mean() <= 0.75, cot.mean()
+    assert (cot >= 0.75).mean() <= 0.25
+
+
+def test_windows_do_not_depend_on_the_batch(clf: TextClassifiers) -> None:
+    bases = list(long_prompts()[:30])
+    texts = [f"{q}\n\nShow your reasoning." if i % 2 else q for i, q in enumerate(bases)]
+    batch = clf.score([None] * len(texts), texts)
+    for i in range(0, len(texts), 7):
+        one = clf.score([None], [texts[i]])
+        assert one.cot[0] == batch.cot[i] and one.rubric[0] == batch.rubric[i]
+        assert np.array_equal(one.capability_proba[0], batch.capability_proba[i])

@@ -25,7 +25,12 @@ from polars.testing import assert_frame_equal
 
 from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers
-from distillwatch.features.hashing import TOKEN_PATTERN, unigram_text_list, unigram_tokens_py
+from distillwatch.features.hashing import (
+    SPLIT_SCRIPTS,
+    TOKEN_PATTERN,
+    unigram_text_list,
+    unigram_tokens_py,
+)
 from distillwatch.features.request import IPV4_PREFIX, IPV6_PREFIX, TEXT_DTYPES, compute_features
 from distillwatch.features.small_batch import prepare_small_batch
 from distillwatch.features.text import (
@@ -116,6 +121,12 @@ PIECES = [
     "𝔘𝔫𝔦",  # astral letters
     "😀",
     "日本語のテキスト",
+    "请一步一步地思考",
+    "用Python写",
+    "단계별로 생각하고",
+    "ｶﾀｶﾅー・",
+    "\U00020000\U0002a6d6",  # CJK extension B (astral)
+    "々〆〇",
     "ελληνικά",
     "\x1c",
     "\x1f",
@@ -273,7 +284,20 @@ def _every_char() -> str:
     return cps.tobytes().decode("utf-32-le")
 
 
-@pytest.mark.parametrize("pattern", [r"\w", r"\d", r"\s", r"\S", r"[\w.+-]", r"[\w-]"])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"\w",
+        r"\d",
+        r"\s",
+        r"\S",
+        r"[\w.+-]",
+        r"[\w-]",
+        f"[{SPLIT_SCRIPTS}]",  # the classifier tokens: one character of these scripts
+        f"[^\\W{SPLIT_SCRIPTS}]",  # or a word character of any other
+        r"[^\W\-_]",
+    ],
+)
 def test_classes_agree_on_every_code_point(pattern: str) -> None:
     every = _every_char()  # the pattern matches single characters: removing them compares sets
     want = pl.Series([every]).str.replace_all(pattern, "").item()
@@ -296,7 +320,19 @@ def test_python_and_rust_classes_really_differ() -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern", [r"\bx", r"(?i)x", r"[^\w]", r"\p{L}", r"[a[b]]", r"[a&&b]", r"x(?s)", r"\x41"]
+    "pattern",
+    [
+        r"\bx",
+        r"(?i)x",
+        r"[^\w]",
+        r"[^\W\d]",
+        r"[\W]",
+        r"\p{L}",
+        r"[a[b]]",
+        r"[a&&b]",
+        r"x(?s)",
+        r"\x41",
+    ],
 )
 def test_untranslatable_patterns_raise(pattern: str) -> None:
     with pytest.raises(ValueError):

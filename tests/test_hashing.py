@@ -58,3 +58,57 @@ def test_sparse_product_and_bincounts_are_bit_identical(monkeypatch: pytest.Monk
     monkeypatch.setattr(hashing, "CSR_MIN_GRAMS", 10**12)
     small = hashing.linear_scores_from_parts(n, parts, clf._weights, clf._bias)
     assert np.array_equal(big, small)
+
+
+def test_cjk_characters_and_line_breaks_are_tokens() -> None:
+    """Han, kana and Hangul characters are tokens of their own (their bigrams are the
+    character bigrams); a line break is a token that only marks where a line ends."""
+    from distillwatch.features.hashing import unigram_tokens_py
+
+    assert unigram_tokens_py("用python写代码\n단계별로 a bc") == [
+        *("用", "python", "写", "代", "码", "\n"),
+        *("단", "계", "별", "로", "bc"),
+    ]
+    # line breaks leave the gram counts as they were (bigrams run across lines)
+    texts = ["step one\nstep two\n\n three", "\n\nx\n", "ab\ncd\n", "请一步\n一步思考"]
+    joined = [t.replace("\n", " ") for t in texts]
+    assert (hashed_ngrams(texts, 4096) != hashed_ngrams(joined, 4096)).nnz == 0
+
+
+def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
+    """TextClassifiers.logits: cot and rubric are the larger of the whole-text head and
+    the window head on the best window (k tokens of one line, or a shorter whole line),
+    each window scored exactly as hashed_ngrams @ weights + bias would score it alone;
+    any batch, one row or many, gives the same bits."""
+    from distillwatch.features.classifiers import HEADS, TextClassifiers
+    from distillwatch.features.hashing import text_grams, unigram_tokens_py
+
+    rng = np.random.default_rng(3)
+    f = 4096
+    w = rng.normal(size=(f, len(HEADS))).astype(np.float16)
+    b = rng.normal(size=len(HEADS)).astype(np.float32)
+    ww = rng.normal(size=(f, 2)).astype(np.float16)
+    wb = rng.normal(size=2).astype(np.float32)
+    words = ["step", "reason", "grade", "the", "answer", "思", "考", "x1", "é", "\n", "\n", "a"]
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 30)))) for _ in range(120)]
+    texts += ["", "a", "think", "\n", "\n\n", "a\n", "step\nstep step step step step"]
+    for k in (1, 3, 5):
+        clf = TextClassifiers(f, np.arange(f), w, b, 2000, 500, k, np.arange(f), ww, wb)
+        got = clf.logits(text_grams(texts))
+        whole = linear_scores(texts, w.astype(np.float32), b)
+        for i, t in enumerate(texts):
+            want = whole[i].copy()
+            windows = []
+            for line in t.lower().split("\n"):
+                toks = unigram_tokens_py(line)
+                n = min(k, len(toks))
+                windows += (
+                    [" ".join(toks[a : a + n]) for a in range(len(toks) - n + 1)] if n else []
+                )
+            if windows:
+                best = linear_scores(windows, ww.astype(np.float32), wb).max(axis=0)
+                want[:2] = np.maximum(want[:2], best)
+            assert np.array_equal(got[i], want), (k, t)
+        for i in range(0, len(texts), 11):
+            assert np.array_equal(clf.logits(text_grams([texts[i]]))[0], got[i])
+            assert np.array_equal(clf.logits(text_grams(texts[i::-1]))[0], got[i])

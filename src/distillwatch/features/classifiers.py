@@ -2,7 +2,12 @@
 
 Three heads share one stateless feature space: hashed word 1-2 grams of the
 request text (:mod:`distillwatch.features.hashing`: lowercase, tokens of two or
-more word characters, unigrams plus adjacent bigrams, l2-normalised counts).  The text scored for a
+more word characters or one Han/kana/Hangul character, unigrams plus adjacent
+bigrams, l2-normalised counts).  Two more heads, for cot and rubric, score
+windows: ``window_tokens`` consecutive tokens of one line, or a shorter line,
+each scored like a text of its own; a request's cot (rubric) is the larger of
+the whole-text head and its best window, so that a short demand appended to a
+long question is not diluted by it.  The text scored for a
 request is ``clip(system) + "\\n" + clip(prompt)`` where ``clip`` keeps the first
 ``head_chars`` and the last ``tail_chars`` characters of a long text: the
 instructions that matter (CoT demands, rubric blocks, tool specs) sit at the
@@ -11,12 +16,14 @@ start or the end, and clipping bounds the cost of huge pasted documents.
 The artefact (``distillwatch/models/text_classifiers.npz``) holds only numbers:
 the hashed feature indices with a non-zero weight, a float16 weight matrix
 ``[k, 2 + len(CAPABILITIES)]`` (columns: cot, rubric, one per capability), the
-biases and the vectoriser parameters.  No pickle.  ``scripts/train_classifiers.py``
+biases and the vectoriser parameters, and the same for the window heads
+(``window_index``, ``window_weights`` ``[k', 2]``, ``window_bias``,
+``window_tokens``; an artefact without them scores whole texts only).  No pickle.  ``scripts/train_classifiers.py``
 rebuilds it; ``docs/classifiers.md`` documents labels and held-out scores.
 
-Two inference paths give identical features: a batch path (one sparse matrix
-for the whole batch) and a lean path for tiny batches (the inline gateway)
-that gathers the weight rows of one text's grams directly.
+Every batch size runs the same arithmetic on the same grams (the gateway's
+small-batch path only tokenises with Python's ``re``), and window sums are exact
+integers, so a request's scores never depend on the rest of its batch.
 """
 
 from __future__ import annotations
@@ -32,12 +39,16 @@ import polars as pl
 from scipy import sparse
 
 from distillwatch.features.hashing import (
+    WINDOW_SCALE,
+    Grams,
+    grams_from_flat,
+    grams_from_unigrams,
     hashed_ngrams,
     hashed_ngrams_one,
-    linear_scores_from_parts,
-    parts_from_flat,
-    parts_from_unigrams,
+    linear_scores_from_cols,
     unigram_hash_expr,
+    window_int_weights,
+    window_max_sums,
 )
 from distillwatch.features.text import clip_expr, clip_str
 
@@ -51,6 +62,11 @@ CAPABILITIES: tuple[str, ...] = (
     "other",
 )
 HEADS: tuple[str, ...] = ("cot", "rubric", *(f"cap_{c}" for c in CAPABILITIES))
+# An instruction to reason or to grade can be a few words anywhere in a long
+# text, where the whole text's normalised counts dilute it. Two more heads
+# score windows of a few tokens; a request's cot (rubric) is the larger of the
+# cot (rubric) head on the whole text and the window head on its best window.
+WINDOW_HEADS: tuple[str, ...] = ("cot", "rubric")
 DEFAULT_HEAD_CHARS = 2000
 DEFAULT_TAIL_CHARS = 500
 _ARTEFACT = "text_classifiers.npz"
@@ -113,7 +129,22 @@ class TextClassifiers:
         bias: np.ndarray,
         head_chars: int = DEFAULT_HEAD_CHARS,
         tail_chars: int = DEFAULT_TAIL_CHARS,
+        window_tokens: int = 0,
+        window_index: np.ndarray | None = None,
+        window_weights: np.ndarray | None = None,
+        window_bias: np.ndarray | None = None,
     ) -> None:
+        w = len(WINDOW_HEADS)
+        if window_tokens < 0:
+            raise ValueError("window_tokens must be >= 0")
+        if window_tokens and (
+            window_index is None
+            or window_weights is None
+            or window_bias is None
+            or window_weights.shape != (window_index.shape[0], w)
+            or window_bias.shape != (w,)
+        ):
+            raise ValueError("window heads need index, weights [k, 2] and bias [2]")
         if weights.shape != (feature_index.shape[0], len(HEADS)) or bias.shape != (len(HEADS),):
             raise ValueError("artefact shapes do not match the heads")
         self.n_features = int(n_features)
@@ -123,6 +154,15 @@ class TextClassifiers:
         dense[feature_index.astype(np.int64)] = weights.astype(np.float32)
         self._weights = dense.astype(np.float64)  # C-contiguous float64: linear_scores' layout
         self._bias = bias.astype(np.float32)
+        self.window_tokens = int(window_tokens)
+        wdense = np.zeros((self.n_features, w), dtype=np.float64)
+        if window_tokens:
+            assert window_index is not None and window_weights is not None
+            wdense[window_index.astype(np.int64)] = window_weights.astype(np.float32)
+        self._window_weights = window_int_weights(wdense)
+        self._window_bias = (
+            window_bias.astype(np.float32) if window_bias is not None else np.zeros(w, np.float32)
+        )
 
     @classmethod
     def load(cls, path: Path | None = None) -> TextClassifiers:
@@ -142,6 +182,16 @@ class TextClassifiers:
                 bias=z["bias"],
                 head_chars=int(z["head_chars"]),
                 tail_chars=int(z["tail_chars"]),
+                **(
+                    {
+                        "window_tokens": int(z["window_tokens"]),
+                        "window_index": z["window_index"],
+                        "window_weights": z["window_weights"],
+                        "window_bias": z["window_bias"],
+                    }
+                    if "window_tokens" in z
+                    else {}
+                ),
             )
 
     def texts(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> list[str]:
@@ -170,13 +220,37 @@ class TextClassifiers:
 
     def score_unigrams(self, lists: pl.Series) -> TextScores:
         """Scores from the column :meth:`unigram_expr` computed."""
-        n, parts = parts_from_unigrams(lists)
-        return self._scores(linear_scores_from_parts(n, parts, self._weights, self._bias))
+        return self._scores(self.logits(grams_from_unigrams(lists)))
 
     def score_unigram_hashes(self, flat: np.ndarray, lens: np.ndarray) -> TextScores:
         """:meth:`score_unigrams` from the flat unigram hashes and each row's count."""
-        n, parts = parts_from_flat(flat, lens)
-        return self._scores(linear_scores_from_parts(n, parts, self._weights, self._bias))
+        return self._scores(self.logits(grams_from_flat(flat, lens)))
+
+    def logits(self, grams: Grams) -> np.ndarray:
+        """float32 [n, len(HEADS)]: the heads' logits on the whole text; for cot and
+        rubric the larger of that and the window head's logit on the best window:
+        ``window_tokens`` consecutive tokens of one line, or the whole line if it is
+        shorter, a window scored like a text of its own."""
+        modulus = np.uint64(self.n_features)
+        uni_cols = (grams.uni % modulus).astype(np.int64)
+        big_cols = (grams.next_big % modulus).astype(np.int64)
+        parts = [(grams.row_of, uni_cols), (grams.row_of[grams.pair], big_cols[grams.pair])]
+        z = linear_scores_from_cols(grams.n, parts, self._weights, self._bias)
+        k = self.window_tokens
+        if k and len(grams.line_lens):
+            best, size = window_max_sums(
+                grams.line_lens, uni_cols, big_cols, self._window_weights, k
+            )
+            scale = WINDOW_SCALE * np.sqrt(2.0 * size - 1.0)  # grams in a window
+            zw = (best / scale[:, None] + self._window_bias.astype(np.float64)).astype(np.float32)
+            # the best line of each row (lines are in row order)
+            starts = np.ones(len(grams.line_row), dtype=bool)
+            np.not_equal(grams.line_row[1:], grams.line_row[:-1], out=starts[1:])
+            first = starts.nonzero()[0]
+            rows = grams.line_row[first]
+            w = len(WINDOW_HEADS)
+            z[rows, :w] = np.maximum(z[rows, :w], np.maximum.reduceat(zw, first, axis=0))
+        return z
 
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:
         """Score a batch of requests; ``None`` system or prompt counts as empty text."""

@@ -2,18 +2,22 @@
 
 The recipe of sklearn's ``HashingVectorizer(ngram_range=(1, 2),
 alternate_sign=False)`` (lower-case, tokens of two or more word characters,
-unigrams plus adjacent bigrams, term counts), normalised by the square root
-of the number of grams, and hashed with Polars' 64-bit string hash inside
-Rust instead of a per-document Python analyser. Inference never builds the
-sparse matrix (:func:`linear_scores`), which is what lets the text
+unigrams plus adjacent bigrams, term counts), except that a Han, kana or
+Hangul character is a token of its own (:data:`TOKEN_PATTERN`), normalised by
+the square root of the number of grams, and hashed with Polars' 64-bit string
+hash inside Rust instead of a per-document Python analyser. Inference never
+builds the sparse matrix (:func:`linear_scores`), which is what lets the text
 classifiers run in the batch hot path. Training (``scripts/train_classifiers.py``)
 and inference both use this function, so the feature space is identical.
+Line breaks are tokens too, but only to cut the text into lines for the window
+heads (:func:`window_max_sums`); no gram contains one.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
@@ -23,7 +27,16 @@ from scipy import sparse
 from distillwatch.features.fingerprint import fmix64
 from distillwatch.features.text import PyRegex, lowercase_list
 
-TOKEN_PATTERN = r"\w\w+"
+# Scripts written without spaces between words (Han, kana, and Hangul, whose
+# spaced units carry particles): each character is a token, so the bigrams
+# below are their character bigrams. Everything else: runs of two or more
+# other word characters. A line break is a token too, only to mark where lines
+# end (Grams drops it: no gram contains it, no bigram stops at it).
+SPLIT_SCRIPTS = (
+    "\u3005-\u3007\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\uac00-\ud7a3\U00020000-\U0003134f"
+)
+TOKEN_PATTERN = f"[{SPLIT_SCRIPTS}]|[^\\W{SPLIT_SCRIPTS}][^\\W{SPLIT_SCRIPTS}]+|\\n"
 HASH_SEED = 17
 
 
@@ -59,41 +72,117 @@ def _token_regex() -> PyRegex:
     return PyRegex(TOKEN_PATTERN)
 
 
-def parts_from_unigrams(lists: pl.Series) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
-    """Row count and [(rows, hashes)] for unigrams and bigrams, from unigram hash lists.
+@functools.cache
+def line_break_hash() -> int:
+    """The unigram hash of the line-break token (what :func:`unigram_hash_expr` gives)."""
+    frame = pl.DataFrame({"t": ["\n"]}, schema={"t": pl.String})
+    return int(frame.select(unigram_hash_expr(pl.col("t"))).to_series()[0][0])
+
+
+@dataclass(frozen=True)
+class Grams:
+    """The unigrams and adjacent bigrams of a batch of rows, as flat arrays.
+
+    ``row_of[i]`` is the row of token ``i`` (rows in order, tokens in text
+    order, line breaks left out) and ``next_big[i]`` the hash of the bigram
+    token ``i`` starts with token ``i + 1``, a real bigram only where both are
+    in the same row: at the positions ``pair``. The tokens also fall into
+    lines: ``line_lens`` tokens each (lines without tokens left out), the
+    line ``j`` in row ``line_row[j]``.
+    """
+
+    n: int
+    lens: np.ndarray  # int64 [n], tokens per row
+    row_of: np.ndarray  # int64 [T]
+    uni: np.ndarray  # uint64 [T], unigram hashes
+    next_big: np.ndarray  # uint64 [T] (the last one is 0)
+    pair: np.ndarray  # int64 [B], positions whose next token is in the same row
+    line_lens: np.ndarray  # int64 [L], all >= 1, summing to T
+    line_row: np.ndarray  # int64 [L]
+
+    @property
+    def parts(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[(rows, hashes)] of unigrams and bigrams (what :func:`linear_scores_from_parts` takes)."""
+        if len(self.uni) == 0:
+            return []
+        return [(self.row_of, self.uni), (self.row_of[self.pair], self.next_big[self.pair])]
+
+
+def grams_from_unigrams(lists: pl.Series) -> Grams:
+    """:class:`Grams` from per-row unigram hash lists.
 
     A bigram's hash is mixed from its two unigram hashes in NumPy (no bigram
-    strings are ever built). Both parts are sorted by row.
+    strings are ever built).
     """
     arr = lists.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     offsets = np.asarray(arr.offsets, dtype=np.int64)
-    if int(offsets[-1] - offsets[0]) == 0:
-        return len(arr), []
-    return parts_from_flat(np.asarray(arr.flatten(), dtype=np.uint64), np.diff(offsets))
+    return grams_from_flat(np.asarray(arr.flatten(), dtype=np.uint64), np.diff(offsets))
+
+
+def grams_from_flat(uni: np.ndarray, lens: np.ndarray) -> Grams:
+    """:func:`grams_from_unigrams` from the flat unigram hashes and the rows' list lengths."""
+    lens = np.asarray(lens, dtype=np.int64)
+    n = len(lens)
+    brk = uni == np.uint64(line_break_hash())
+    line_start = None
+    if brk.any():
+        # a token starts a line when it is the first of its row or follows a break
+        starts = np.zeros(len(uni), dtype=bool)
+        starts[(np.cumsum(lens) - lens)[lens > 0]] = True
+        starts[1:] |= brk[:-1]
+        keep = ~brk
+        lens = lens - np.bincount(np.repeat(np.arange(n), lens)[brk], minlength=n)
+        uni = uni[keep]
+        line_start = starts[keep].nonzero()[0]  # np.flatnonzero, 1-d
+    t = len(uni)
+    rows = (lens > 0).nonzero()[0]
+    row_of = np.repeat(np.arange(n, dtype=np.int64), lens)
+    last = np.cumsum(lens)[rows] - 1
+    # bigrams: every position but the last token of a row
+    inner = np.ones(max(t - 1, 0), dtype=bool)
+    inner[last[:-1]] = False
+    pair = inner.nonzero()[0]
+    next_big = np.zeros(t, dtype=np.uint64)
+    # arrays: the multiplication wraps silently (see fingerprint.fmix64)
+    next_big[:-1] = fmix64(uni[:-1] * np.uint64(0x9E3779B97F4A7C15) ^ uni[1:])
+    if line_start is None:  # a line per row
+        return Grams(n, lens, row_of, uni, next_big, pair, lens[rows], rows)
+    line_lens = np.empty(len(line_start), dtype=np.int64)
+    np.subtract(line_start[1:], line_start[:-1], out=line_lens[:-1])
+    line_lens[-1:] = t - line_start[-1:]
+    return Grams(n, lens, row_of, uni, next_big, pair, line_lens, row_of[line_start])
+
+
+def parts_from_unigrams(lists: pl.Series) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
+    """Row count and [(rows, hashes)] for unigrams and bigrams, from unigram hash lists.
+
+    Both parts are sorted by row (:attr:`Grams.parts`).
+    """
+    g = grams_from_unigrams(lists)
+    return g.n, g.parts
 
 
 def parts_from_flat(
     uni: np.ndarray, lens: np.ndarray
 ) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
     """:func:`parts_from_unigrams` from the flat unigram hashes and the rows' list lengths."""
-    n = len(lens)
-    if len(uni) == 0:
-        return n, []
-    row_of = np.repeat(np.arange(n, dtype=np.int64), lens)
-    pair = (row_of[:-1] == row_of[1:]).nonzero()[0]  # np.flatnonzero, 1-d
-    # arrays: the multiplication wraps silently (see fingerprint.fmix64)
-    big = fmix64(uni[pair] * np.uint64(0x9E3779B97F4A7C15) ^ uni[pair + 1])
-    return n, [(row_of, uni), (row_of[pair], big)]
+    g = grams_from_flat(uni, lens)
+    return g.n, g.parts
+
+
+def text_grams(texts: Sequence[str] | pl.Series) -> Grams:
+    """:class:`Grams` of the texts (tokenised and hashed in one Polars query)."""
+    s = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
+    return grams_from_unigrams(s.to_frame("t").select(unigram_hash_expr(pl.col("t"))).to_series())
 
 
 def _gram_parts(
     texts: Sequence[str] | pl.Series,
 ) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
-    s = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
-    lists = s.to_frame("t").select(unigram_hash_expr(pl.col("t"))).to_series()
-    return parts_from_unigrams(lists)
+    g = text_grams(texts)
+    return g.n, g.parts
 
 
 def gram_hashes(texts: Sequence[str] | pl.Series) -> tuple[np.ndarray, np.ndarray, int]:
@@ -146,15 +235,23 @@ def linear_scores_from_parts(
     ``weights`` is best passed C-contiguous float64 (as
     :class:`~distillwatch.features.classifiers.TextClassifiers` keeps it).
     """
+    modulus = np.uint64(weights.shape[0])
+    cols = [(rows, (hashes % modulus).astype(np.int64)) for rows, hashes in parts]
+    return linear_scores_from_cols(n, cols, weights, bias)
+
+
+def linear_scores_from_cols(
+    n: int, parts: list[tuple[np.ndarray, np.ndarray]], weights: np.ndarray, bias: np.ndarray
+) -> np.ndarray:
+    """:func:`linear_scores_from_parts` with each hash already reduced to its
+    feature index (``hash % n_features``, int64)."""
     k = weights.shape[1]
     sums = np.zeros((n, k), dtype=np.float64)
     total = np.zeros(n, dtype=np.float64)
     n_features = weights.shape[0]
     grams = sum(len(p[0]) for p in parts)
     w64 = np.ascontiguousarray(weights, dtype=np.float64)
-    modulus = np.uint64(n_features)
-    for rows, hashes in parts:
-        cols = (hashes % modulus).astype(np.int64)
+    for rows, cols in parts:
         count = np.bincount(rows, minlength=n)
         if grams >= CSR_MIN_GRAMS:  # rows are sorted: CSR straight from the counts
             indptr = np.zeros(n + 1, dtype=np.int64)
@@ -181,3 +278,69 @@ def hashed_ngrams_one(text: str, n_features: int) -> tuple[np.ndarray, np.ndarra
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     cols, counts = np.unique((hashes % np.uint64(n_features)).astype(np.int64), return_counts=True)
     return cols, counts.astype(np.float32) / np.float32(np.sqrt(len(hashes)))
+
+
+# Sliding windows. A short instruction ("Show your work.") appended to a long
+# question is diluted in the whole text's normalised counts; scored on a
+# window of a few tokens around it, it is not. WINDOW_SCALE turns weights
+# into integers (exact for float16 weights: every float16 is a multiple of
+# 2**-24), so window sums come from prefix sums over the whole batch without
+# rounding: a row's window sums do not depend on the other rows of its batch.
+WINDOW_SCALE = float(2**24)
+
+
+def window_int_weights(weights: np.ndarray) -> np.ndarray:
+    """Integer weights for :func:`window_max_sums`: ``round(weights * WINDOW_SCALE)``, C-contiguous."""
+    return np.ascontiguousarray(np.rint(np.asarray(weights, np.float64) * WINDOW_SCALE), np.int64)
+
+
+def window_max_sums(
+    lens: np.ndarray, uni_cols: np.ndarray, big_cols: np.ndarray, wq: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The best window of each segment of tokens: (sums, sizes).
+
+    The tokens lie in segments of ``lens`` tokens each (all at least 1); a
+    segment's windows are its runs of ``k`` consecutive tokens, or the whole
+    segment when it has ``k`` tokens or fewer. A window's sum adds, per column
+    of ``wq`` (:func:`window_int_weights`), the weights of its unigrams and of the
+    bigrams inside it. ``sums`` (int64 [segments, columns]) holds each
+    column's largest sum over the segment's windows and ``sizes`` the tokens
+    per window (``min(k, lens)``; ``2 * size - 1`` grams). ``uni_cols`` and
+    ``big_cols`` are the unigram hashes and the hashes of the bigrams each
+    token starts, modulo ``len(wq)``, as int64. ``k`` at least 1.
+    """
+    h = wq.shape[1]
+    if len(lens) == 0:
+        return np.zeros((0, h), dtype=np.int64), np.zeros(0, dtype=np.int64)
+    t = len(uni_cols)
+    # per token (and one spare row at the end): the weight of the bigram it
+    # starts (none at a segment's end) ...
+    nb = np.empty((t + 1, h), dtype=np.int64)
+    np.take(wq, big_cols, axis=0, out=nb[:t], mode="clip")  # indices < len(wq)
+    ends = np.cumsum(lens) - 1
+    nb[ends] = 0
+    nb[t] = 0
+    # ... plus its unigram's, summed over the batch (integers: exact, in any
+    # order): acc[i] is the sum over the tokens before token i
+    acc = np.empty((t + 1, h), dtype=np.int64)
+    acc[0] = 0
+    np.take(wq, uni_cols, axis=0, out=acc[1:], mode="clip")
+    acc[1:] += nb[:t]
+    np.cumsum(acc[1:], axis=0, out=acc[1:])
+    long = lens > k
+    best = np.empty((len(lens), h), dtype=np.int64)
+    # a short segment is one window: its tokens' sum (its last bigram weighs 0)
+    short = (~long).nonzero()[0]
+    best[short] = acc[ends[short] + 1] - acc[ends[short] + 1 - lens[short]]
+    if long.any():
+        # the window ending at token e (e >= k - 1), in place of nb[e]: the sum
+        # over its k tokens less the bigram that token e starts
+        np.subtract(acc[k:], nb[k - 1 : t], out=nb[k - 1 : t])
+        nb[k - 1 : t] -= acc[: t - k + 1]
+        # a long segment's windows end at its last lens - k + 1 tokens: reduce
+        # over [first end, last end + 1) and skip the gaps between segments
+        bounds = np.empty(2 * int(long.sum()), dtype=np.int64)
+        bounds[0::2] = ends[long] - lens[long] + k
+        bounds[1::2] = ends[long] + 1
+        best[long] = np.maximum.reduceat(nb, bounds, axis=0)[0::2]
+    return best, np.minimum(lens, k)

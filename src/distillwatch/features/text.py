@@ -215,7 +215,25 @@ def _set_class(letters: list[str], items: str, astral: bool) -> str:
     they sit behind a lookahead that only astral characters pass; the
     ``astral=False`` variant leaves them out (exact for texts without any).
     """
-    pairs = [p for c in letters for p in rust_class(c)]
+    return _pairs_class([p for c in letters for p in rust_class(c)], items, astral)
+
+
+def _mask(pairs: list[tuple[int, int]] | tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Boolean mask over all code points of inclusive ranges ``pairs``."""
+    mask = np.zeros(0x110000, dtype=bool)
+    for a, b in pairs:
+        mask[a : b + 1] = True
+    return mask
+
+
+def _mask_ranges(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The inclusive ranges :func:`_mask` would turn into ``mask``."""
+    edges = np.flatnonzero(np.diff(np.r_[False, mask, False].astype(np.int8)))
+    return list(zip(edges[::2].tolist(), (edges[1::2] - 1).tolist(), strict=True))
+
+
+def _pairs_class(pairs: list[tuple[int, int]], items: str, astral: bool) -> str:
+    """:func:`_set_class` from explicit code point ranges."""
     bmp = [(a, min(b, 0xFFFF)) for a, b in pairs if a <= 0xFFFF]
     high = [(max(a, 0x10000), b) for a, b in pairs if b > 0xFFFF]
     first = f"[{_ranges(bmp)}{items}]"
@@ -236,7 +254,9 @@ def _class(pattern: str, i: int, astral: bool) -> tuple[int, str]:
 
     A class without ``\\w \\d \\s`` is the same in both engines and is kept as
     written; one with them is rebuilt from its parts (literals re-escaped so
-    that no range appears that was not written).
+    that no range appears that was not written). A negated class of negated
+    classes and literals (``[^\\W...]``: word characters other than the listed
+    ones) is rebuilt as the explicit ranges it matches.
     """
     j = i + 1
     negated = pattern[j] == "^"
@@ -244,35 +264,42 @@ def _class(pattern: str, i: int, astral: bool) -> tuple[int, str]:
     start = j
     letters: list[str] = []
     units: list[str] = []
+    spans: list[tuple[int, int]] = []  # the literals' code points
 
-    def atom(k: int) -> tuple[int, str | None, str | None]:
-        """(next index, class letter, literal as Python class text) at ``k``."""
+    def atom(k: int) -> tuple[int, str | None, str | None, str]:
+        """(next index, class letter, literal as Python class text, literal) at ``k``."""
         c = pattern[k]
         if c == "[" or (c in "&~-|" and pattern[k + 1] == c):
             raise ValueError(f"nested class or set operation in {pattern!r}")
         if c != "\\":
-            return k + 1, None, "\\" + c if c in "]^-\\" else c
+            return k + 1, None, "\\" + c if c in "]^-\\" else c, c
         e = pattern[k + 1]
-        if e in "wds":
-            return k + 2, e, None
-        if e in "WDS":
-            raise ValueError(f"negated class inside a class in {pattern!r}")
-        return k + 2, None, _plain_escape(e)
+        if e in "wdsWDS":
+            return k + 2, e, None, ""
+        return k + 2, None, _plain_escape(e), {"n": "\n", "t": "\t", "r": "\r"}.get(e, e)
 
     while pattern[j] != "]" or j == start:
-        j, letter, lit = atom(j)
+        j, letter, lit, char = atom(j)
         if letter is not None:
             letters.append(letter)
         elif pattern[j] == "-" and pattern[j + 1] != "]":
-            j, letter, hi = atom(j + 1)
+            j, letter, hi, hi_char = atom(j + 1)
             if letter is not None or hi is None:
                 raise ValueError(f"range to a class in {pattern!r}")
             units.append(f"{lit}-{hi}")
+            spans.append((ord(char), ord(hi_char)))
         else:
             assert lit is not None
             units.append(lit)
+            spans.append((ord(char), ord(char)))
     if not letters:
         return j + 1, pattern[i : j + 1]
+    if all(c.isupper() for c in letters) and negated:
+        # [^\\W\\S x-y]: in every one of the classes and not a listed literal
+        keep = np.logical_and.reduce([_mask(rust_class(c.lower())) for c in letters])
+        return j + 1, _pairs_class(_mask_ranges(keep & ~_mask(spans)), "", astral)
+    if any(c.isupper() for c in letters):
+        raise ValueError(f"negated class inside a class in {pattern!r}")
     if negated:
         raise ValueError(f"negated class with \\w/\\d/\\s in {pattern!r}")
     return j + 1, _set_class(letters, "".join(units), astral)
@@ -283,8 +310,9 @@ def python_pattern(pattern: str, astral: bool = True) -> str:
 
     Supported: literals, escaped punctuation, ``\\n \\t \\r``, ``.``, ``^``,
     ``$``, groups, ``(?:``, a leading ``(?s)``, alternation, repetition
-    (greedy or lazy), bracket classes with ranges, and ``\\w \\d \\s`` (also
-    negated outside a class). ``astral=False`` gives a faster variant that is
+    (greedy or lazy), bracket classes with ranges, ``\\w \\d \\s`` (also
+    negated outside a class) and negated classes of ``\\W \\D \\S`` and literals
+    (``[^\\Wx-y]``: a word character not in x-y). ``astral=False`` gives a faster variant that is
     exact only for texts without characters above U+FFFF.
     """
     out: list[str] = []
