@@ -135,6 +135,10 @@ class CampaignAttacher:
         self._hit_node = np.zeros(0, np.int64)
         self._hit_key = np.zeros(0, np.uint64)
         self._filter: tuple[KeyIndex, KeyFilter] | None = None  # the index's key_filter
+        # keys that count as a whole join on their own (sorted): those a tooling
+        # group of a reseller's end users was formed on (linking/resold.py); an
+        # end user sending one is who the next rebuild would put in that group
+        self.full_keys = np.zeros(0, np.uint64)
 
     def _index_filter(self) -> KeyFilter | None:
         """:func:`key_filter` of the current index (built once per index)."""
@@ -176,7 +180,7 @@ class CampaignAttacher:
         if not malicious.any() or members.height == 0:
             self.index = None
             return
-        key, camp, w, tool = _entries(members, camp_of_node, malicious, excluded, freq)
+        key, camp, w, tool = self._entries(members, camp_of_node, malicious, excluded, freq)
         # remembered hits: of nodes still unlinked, on keys still in the index
         keep = camp_of_node[self._hit_node] < 0
         keep[keep] = _lookup(key, self._hit_key[keep])[1]
@@ -213,7 +217,7 @@ class CampaignAttacher:
             rows = pl.DataFrame({"key": keys[at_rows], "node": node[at_rows]})
         else:
             rows = members.filter(pl.Series(_lookup(changed, keys)[1]))
-        key, camp, w, tool = _entries(rows, camp_of_node, malicious, excluded, freq)
+        key, camp, w, tool = self._entries(rows, camp_of_node, malicious, excluded, freq)
         old_k, old_c, old_w, old_t = self.index
         keep = np.ones(len(old_k), bool)  # the index keys are sorted and distinct
         keep[sorted_rows_on(old_k, changed)] = False
@@ -226,6 +230,22 @@ class CampaignAttacher:
             np.insert(old_t[keep], at, tool),
         )
         return changed
+
+    def _entries(
+        self,
+        members: pl.DataFrame,
+        camp_of_node: np.ndarray,
+        malicious: np.ndarray,
+        excluded: np.ndarray,
+        freq: pl.DataFrame,
+    ) -> KeyIndex:
+        """:func:`_entries`, with :attr:`full_keys` at ``min_weight`` (one cue alone)."""
+        key, camp, w, tool = _entries(members, camp_of_node, malicious, excluded, freq)
+        if len(self.full_keys) and len(key):
+            full = _lookup(self.full_keys, key)[1]
+            w = np.where(full, np.maximum(w, self.min_weight), w)
+            tool = tool & ~full
+        return key, camp, w, tool
 
     def attach(
         self,

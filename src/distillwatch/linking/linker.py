@@ -87,6 +87,13 @@ from distillwatch.linking.report import (
     campaign_record,
     reasons_and_links,
 )
+from distillwatch.linking.resold import (
+    GroupParams,
+    GroupScorer,
+    group_due,
+    tooling_groups,
+    tooling_rows,
+)
 from distillwatch.linking.table import EvidenceTable
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
@@ -140,6 +147,8 @@ class LinkParams:
     # joining: an account first seen with several others of the campaign (linking/
     # cohort.py coactive_peers) gets this added to its key weight. 0: off.
     cohort_join_weight: float = 0.5
+    # tooling groups of a reseller's end users (linking/resold.py)
+    groups: GroupParams = field(default_factory=GroupParams)
 
 
 def link_params(settings: Settings) -> LinkParams:
@@ -161,10 +170,20 @@ def link_params(settings: Settings) -> LinkParams:
         (k[7:] + "_ms" if k in ("cohort_window", "cohort_warmup") else k[7:]): cfg.pop(k)
         for k in [k for k in cfg if k.startswith("cohort_") and k != "cohort_join_weight"]
     }
+    grp = (
+        {"max_share": cfg.pop("reseller_group_max_share")}
+        if "reseller_group_max_share" in cfg
+        else {}
+    )
+    for k in ("min_members", "min_share", "min_keys"):
+        if k in coh:
+            grp[k] = coh[k]
     if "min_members" in cfg:
-        coh["min_members"] = cfg["min_members"]
+        coh["min_members"] = grp["min_members"] = cfg["min_members"]
     rest = {f"{k}_ms" if k in ms else k: v for k, v in cfg.items()}
-    return LinkParams(graph=GraphParams(**graph), cohort=CohortParams(**coh), **rest)
+    return LinkParams(
+        graph=GraphParams(**graph), cohort=CohortParams(**coh), groups=GroupParams(**grp), **rest
+    )
 
 
 def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
@@ -318,6 +337,9 @@ class CampaignLinker:
         self._hard = HardLinks()
         self._profiles = CampaignProfiles()
         self._first_ms = np.zeros(0, np.int64)  # per node: its first request
+        self._reseller_of = np.zeros(0, np.uint64)  # per end-user node: its reseller's key
+        self._grouped = np.zeros(0, bool)  # node placed by a tooling group at the last rebuild
+        self._group_scorer = GroupScorer()
         self._log_start = np.iinfo(np.int64).max
         self._last_cohort_check = -(2**62)
 
@@ -355,6 +377,8 @@ class CampaignLinker:
         self._held_at = np.concatenate([self._held_at, np.zeros(cap - old, np.int64)])
         never = np.full(cap - old, np.iinfo(np.int64).max, np.int64)
         self._first_ms = np.concatenate([self._first_ms, never])
+        self._reseller_of = np.concatenate([self._reseller_of, np.zeros(cap - old, np.uint64)])
+        self._grouped = np.concatenate([self._grouped, np.zeros(cap - old, bool)])
 
     def _account_fact(self, name: str, nodes: np.ndarray) -> np.ndarray:
         arr: np.ndarray = getattr(self.facts, name)
@@ -435,6 +459,7 @@ class CampaignLinker:
         nodes = self._nodes(acct + "\x1f" + eu.filter(mask), end_user=True)
         self._seen(nodes, ts[has])
         reseller = self._reseller_keys(acct_nodes[has])
+        self._reseller_of[nodes] = reseller
         eu_facts = {"reseller": reseller, "template": facts["template"][has]}
         eu_facts["sync"] = facts["sync"][has]
         eu_facts["tooling"] = facts["tooling"][has]
@@ -545,7 +570,7 @@ class CampaignLinker:
             )
         else:
             labels = communities(edges, n, self.p.graph)
-        labels = self._with_cohorts(labels)
+        labels = self._with_groups(self._with_cohorts(labels), self._table.cols)
         ids, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
         big = (ids >= 0) & (sizes >= self.p.min_members)
         new_index = np.cumsum(big) - 1
@@ -579,12 +604,27 @@ class CampaignLinker:
         base = int(labels.max()) + 1 if n else 0
         return np.where(coh >= 0, coh + base, labels)
 
+    def _with_groups(self, labels: np.ndarray, rows: dict[str, np.ndarray]) -> np.ndarray:
+        """Labels plus tooling groups of resellers' end users (linking/resold.py)
+        among the end-user nodes left out of every campaign-sized community."""
+        _, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        placed = (labels >= 0) & (sizes[inv] >= self.p.min_members)
+        n = len(labels)
+        cand = ~placed & self._eu[:n] & ~self._excluded[:n]
+        grp, keys = tooling_groups(tooling_rows([rows]), self._reseller_of, cand, self.p.groups)
+        self._grouped[:n] = grp >= 0
+        self._attacher.full_keys = keys  # joining such a group: its keys count alone
+        base = int(labels.max()) + 1 if n else 0
+        return np.where(grp >= 0, grp + base, labels)
+
     def _cohort_due(self, now_ms: int) -> bool:
         """A rebuild is due when the evidence since the last one holds an
         activation cohort of accounts first seen within two cohort windows that
-        are in no malicious campaign, at least one of them in no campaign at all
-        (checked at most every ``rebuild_every``)."""
-        if self.p.cohort.window_ms <= 0 or not (self._raw or self._pending):
+        are in no malicious campaign, at least one of them in no campaign at all,
+        or the evidence so far a tooling group of resellers' end users
+        (linking/resold.py) with such an end user (checked at most every
+        ``rebuild_every``)."""
+        if not (self._raw or self._pending):
             return False
         if now_ms - self._last_cohort_check < self.p.rebuild_every_ms:
             return False
@@ -598,7 +638,18 @@ class CampaignLinker:
         if len(self.malicious):
             held[camp >= 0] = self.malicious[camp[camp >= 0]]
         fresh = self._first_ms[:n] >= now_ms - 2 * self.p.cohort.window_ms
-        cand = self._cohort_candidates(held | ~fresh)
+        if self._new_cohort(camp, held | ~fresh):
+            return True
+        horizon = max(self.p.cohort.window_ms, self.p.rebuild_every_ms)
+        return self._new_group(camp, held, self._first_ms[:n] >= now_ms - 2 * horizon)
+
+    def _new_cohort(self, camp: np.ndarray, out: np.ndarray) -> bool:
+        """An activation cohort in the evidence since the last rebuild among the
+        candidates not ``out``, with an account in no campaign (``camp``)."""
+        if self.p.cohort.window_ms <= 0:
+            return False
+        n = len(camp)
+        cand = self._cohort_candidates(out)
         if not cand.any():
             return False
         parts = [
@@ -615,6 +666,26 @@ class CampaignLinker:
         coh = activation_cohorts(recent, self._freq, self._first_ms[:n], cand, self.p.cohort)
         # only new information: a cohort with an account no campaign holds yet
         return bool(((coh >= 0) & (camp < 0)).any())
+
+    def _new_group(self, camp: np.ndarray, held: np.ndarray, fresh: np.ndarray) -> bool:
+        """A tooling group worth a rebuild (:func:`distillwatch.linking.resold.group_due`)."""
+        n = len(camp)
+        eu = self._eu[:n] & ~self._excluded[:n]
+        if self.p.groups.max_share <= 0 or not (eu & fresh & (camp < 0)).any():
+            return False
+        pending = [{c: f[c].to_numpy() for c in f.columns} for f in self._pending]
+        rows = tooling_rows([self._table.cols, *pending, *self._raw])
+        return group_due(
+            rows,
+            self._reseller_of,
+            eu,
+            camp,
+            held,
+            fresh,
+            self._grouped[:n],
+            self.p.growth,
+            self.p.groups,
+        )
 
     def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
         """State row of each node (-1 while it has no state yet), cached.
@@ -674,6 +745,8 @@ class CampaignLinker:
             more = ((self._eu_state, rows[have][eu], group[eu]),)
         view = aggregate_state(state, rows[have][~eu], group[~eu], n_camp, more)
         res = scorer.score(view)
+        grouped = np.unique(self.camp_of_node[nodes[self._grouped[nodes]]])
+        res = self._group_scorer.rescore(view, res, grouped, scorer.settings)
         size = np.bincount(self.camp_of_node[nodes], minlength=n_camp)
         self._hold(now_ms, nodes, res.risk, size)
         if self.p.profile_weight > 0:
