@@ -38,8 +38,9 @@ from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_star
 
 # sorted keys, campaign, weight, whether the key is a tooling (join-only) key
 KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-# (nodes, campaigns) -> weight added to their summed key weight (linking.profile)
-Corroborate = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# (nodes, campaigns, best tooling-key weight of each pair) -> weight added to
+# their summed key weight (linking.profile, linking.cohort)
+Corroborate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 # Many keys against a sorted index (catch-up tries all evidence so far): most
@@ -259,8 +260,9 @@ class CampaignAttacher:
 
         ``corroborate``: weight added to the summed key weight of (node,
         campaign) pairs that share at least one key but fall short of
-        ``min_weight`` (the campaign-profile match of
-        :mod:`distillwatch.linking.profile`)."""
+        ``min_weight``, given each pair's best tooling-key weight (the
+        campaign-profile match of :mod:`distillwatch.linking.profile`, the
+        co-activation of :mod:`distillwatch.linking.cohort`)."""
         none = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self.index is None or not fresh:
             return none
@@ -289,12 +291,12 @@ class CampaignAttacher:
         m_node, m_key, p = m_node[held], m_key[held], pos[held]
         self._hit_node = np.concatenate([hn[~touched], m_node])
         self._hit_key = np.concatenate([hk[~touched], m_key])
-        g_node, g_camp, w = join_weights(m_node, camp_s[p], w_s[p], tool_s[p])
+        g_node, g_camp, w, g_tool = tooled_join_weights(m_node, camp_s[p], w_s[p], tool_s[p])
         if corroborate is not None:
             short = w < self.min_weight
             if short.any():
                 w = w.copy()
-                w[short] += corroborate(g_node[short], g_camp[short])
+                w[short] += corroborate(g_node[short], g_camp[short], g_tool[short])
         ok = w >= self.min_weight
         if not ok.any():
             return none
@@ -334,8 +336,16 @@ def join_weights(
     """Per (node, campaign) of hit rows (distinct keys): the summed weight of its
     keys, tooling keys counting as one cue (their best weight). Groups in
     (node, campaign) order; each group's keys summed in row order."""
+    g_node, g_camp, total, _ = tooled_join_weights(node, camp, w, tool)
+    return g_node, g_camp, total
+
+
+def tooled_join_weights(
+    node: np.ndarray, camp: np.ndarray, w: np.ndarray, tool: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`join_weights` and, per group, its best tooling key's weight (0: none)."""
     if len(node) == 0:
-        return node, camp, w
+        return node, camp, w, w
     cb = max(int(camp.max()).bit_length(), 1)
     code = node.astype(np.uint64) << np.uint64(cb)
     code |= camp.astype(np.uint64)
@@ -344,8 +354,9 @@ def join_weights(
     start = run_starts(cs)
     total = np.add.reduceat(np.where(ts, 0.0, ws), start)
     best_tool = np.maximum.reduceat(np.where(ts, ws, -np.inf), start)
-    total += np.where(np.isinf(best_tool), 0.0, best_tool)
-    return node[o[start]], camp[o[start]], total
+    best_tool = np.where(np.isinf(best_tool), 0.0, best_tool)
+    total += best_tool
+    return node[o[start]], camp[o[start]], total, best_tool
 
 
 def _entries(

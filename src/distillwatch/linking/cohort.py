@@ -30,13 +30,19 @@ at least ``warmup_ms`` after the log began (before that every account is
 :func:`coactive_peers` carries the same idea into joining a campaign already
 found malicious: an account that shares one of its keys and started within
 ``window_ms`` of several others of that campaign is its next wave (the
-linker adds ``cohort_join_weight`` to its key weight, below ``min_weight``).
+linker adds ``cohort_join_weight`` to its key weight, below ``min_weight``;
+when the shared key is a tooling key mostly the campaign's, at least
+``min_share`` of its senders, the two cues are this module's cohort rule and
+the account joins at once, as the next rebuild's cohort would take it).
 
 Catches: the first accounts of a farm that wakes up in batches, within an
 hour or two of their first requests, and its later waves at their first
 request or two. Misses: farms whose accounts start
 spread out over days, farms that send a popular prompt with default
 parameters (no key is a burst), and farms active from the start of the log.
+A legitimate account that sends a malicious farm's exact system prompt and
+parameters and starts within ``window_ms`` of several of the farm's accounts
+joins the farm.
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
 from distillwatch.linking.evidence import (
     ATTACH_ONLY_CODES,
+    BASE_WEIGHT,
     END_USER_KINDS,
     KIND_CODE,
     AccountFacts,
@@ -100,6 +101,7 @@ from distillwatch.scoring.risk import Scorer, ScoreResult
 from distillwatch.signals.state import EntityState
 
 HOUR_MS = 3_600_000
+TOOLING_BASE = float(BASE_WEIGHT[ATTACH_ONLY_CODES].min())  # a tooling key's full weight
 MAX_PENDING_CHUNKS = 8
 
 
@@ -891,11 +893,11 @@ class CampaignLinker:
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
         return nodes
 
-    def _corroborate(self, nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
+    def _corroborate(self, nodes: np.ndarray, camps: np.ndarray, tool: np.ndarray) -> np.ndarray:
         """Profile bonus of (node, campaign) pairs (:mod:`distillwatch.linking.profile`;
         0 for nodes without state yet) plus the co-activation bonus
-        (:meth:`_coactivation`)."""
-        out = self._coactivation(nodes, camps)
+        (:meth:`_coactivation`; ``tool``: each pair's best tooling-key weight)."""
+        out = self._coactivation(nodes, camps, tool)
         if self._state is None or self.p.profile_weight <= 0:
             return out
         rows = self._rows_in(self._state, nodes)
@@ -910,13 +912,20 @@ class CampaignLinker:
             )
         return out
 
-    def _coactivation(self, nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
+    def _coactivation(self, nodes: np.ndarray, camps: np.ndarray, tool: np.ndarray) -> np.ndarray:
         """``cohort_join_weight`` for (node, campaign) pairs whose node was first
         seen (after the warm-up) within ``cohort_window`` of at least
         ``min_members - 1`` other accounts of that campaign: members, or
         unlinked accounts whose evidence points at it too
         (:func:`distillwatch.linking.cohort.coactive_peers`). Below
-        ``min_weight``: it corroborates a shared key, never joins alone."""
+        ``min_weight``: it corroborates a shared key, never joins alone.
+
+        When the pair's evidence includes a tooling key the campaign holds
+        (``tool``: its weight, tooling base weight x campaign share) of which the
+        campaign's accounts are at least ``cohort_min_share``, the two cues are
+        the activation-cohort rule itself (a configuration mostly the campaign's,
+        first seen with several of its accounts): ``min_weight``, a join, as the
+        next rebuild's cohort would take it."""
         out = np.zeros(len(nodes))
         w, coh = self.p.cohort_join_weight, self.p.cohort
         if w <= 0 or coh.window_ms <= 0 or len(nodes) == 0:
@@ -932,7 +941,10 @@ class CampaignLinker:
             nodes.astype(np.int64), camps, peer_nodes, peer_camps, self._first_ms, coh.window_ms
         )
         new = self._first_ms[nodes] >= self._log_start + coh.warmup_ms
-        out[new & (peers >= self.p.min_members - 1)] = w
+        coactive = new & (peers >= self.p.min_members - 1)
+        out[coactive] = w
+        cohort = tool >= coh.min_share * TOOLING_BASE - 1e-9
+        out[coactive & cohort] = max(w, self.p.graph.min_weight)
         return out
 
     def scorer_reasons(self, c: int) -> list[dict[str, Any]]:
