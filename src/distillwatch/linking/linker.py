@@ -91,7 +91,7 @@ from distillwatch.linking.report import (
 from distillwatch.linking.resold import (
     GroupParams,
     GroupScorer,
-    group_due,
+    due_groups,
     tooling_groups,
     tooling_rows,
 )
@@ -670,24 +670,28 @@ class CampaignLinker:
         return bool(((coh >= 0) & (camp < 0)).any())
 
     def _new_group(self, camp: np.ndarray, held: np.ndarray, fresh: np.ndarray) -> bool:
-        """A tooling group worth a rebuild (:func:`distillwatch.linking.resold.group_due`)."""
+        """A new tooling group (:func:`distillwatch.linking.resold.due_groups`)
+        whose pooled traffic (scored as the group's campaign would be) reaches
+        ``review``: suspicion the graph does not hold yet."""
         n = len(camp)
         eu = self._eu[:n] & ~self._excluded[:n]
-        if self.p.groups.max_share <= 0 or not (eu & fresh & (camp < 0)).any():
+        if self.p.groups.max_share <= 0 or self._state is None or self._eu_state is None:
+            return False
+        if not (eu & fresh & (camp < 0)).any():
             return False
         pending = [{c: f[c].to_numpy() for c in f.columns} for f in self._pending]
         rows = tooling_rows([self._table.cols, *pending, *self._raw])
-        return group_due(
-            rows,
-            self._reseller_of,
-            eu,
-            camp,
-            held,
-            fresh,
-            self._grouped[:n],
-            self.p.growth,
-            self.p.groups,
-        )
+        grouped = self._grouped[:n]
+        labels = due_groups(rows, self._reseller_of, eu, camp, held, fresh, grouped, self.p.groups)
+        nodes = np.flatnonzero(labels >= 0)
+        state_rows = self._rows_in(self._state, nodes)
+        have = state_rows >= 0
+        if not have.any():
+            return False
+        k = int(labels.max()) + 1
+        view = aggregate_state(self._eu_state, state_rows[have], labels[nodes][have], k)
+        risk = self._group_scorer.scorer(self.settings).score(view).risk
+        return bool((risk >= self.settings.thresholds["review"]).any())
 
     def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
         """State row of each node (-1 while it has no state yet), cached.

@@ -133,7 +133,7 @@ def tooling_groups(
     return labels, np.unique(used)
 
 
-def group_due(
+def due_groups(
     rows: dict[str, np.ndarray],
     reseller_of: np.ndarray,
     eu: np.ndarray,
@@ -141,32 +141,27 @@ def group_due(
     held: np.ndarray,
     fresh: np.ndarray,
     grouped: np.ndarray,
-    growth: float,
     p: GroupParams,
-) -> bool:
-    """Whether the tooling groups of the evidence so far (``rows``) call for a
-    graph rebuild: one has a ``fresh`` end user in no campaign (``camp`` -1) and
-    is new (no member in a campaign) or has grown by ``growth`` since the
-    campaign most of its members are in was formed, that campaign not
-    malicious (``held``; an end user joins a malicious group by attachment on
-    its keys). ``eu``: the end-user nodes; ``grouped``: the nodes placed by a
-    tooling group at the last rebuild (candidates again, as in a rebuild)."""
+) -> np.ndarray:
+    """Labels (-1: none) of the tooling groups of the evidence so far (``rows``)
+    that may call for a graph rebuild: with a ``fresh`` end user in no campaign
+    (``camp`` -1) and no member in a malicious campaign (``held``; an end user
+    joins a malicious group by attachment on its keys). The linker rebuilds
+    when one's pooled traffic reaches ``review``. ``eu``: the end-user nodes;
+    ``grouped``: the nodes placed by a tooling group at the last rebuild
+    (candidates again, as in a rebuild)."""
     cand = eu & (grouped | (camp < 0))
     grp, _ = tooling_groups(rows, reseller_of, cand, p)
     inside = grp >= 0
     if not (inside & fresh & (camp < 0)).any():
-        return False
-    g, c = grp[inside], camp[inside]
-    size = np.bincount(g)
-    was = np.zeros(len(size), np.int64)  # per group: the largest campaign it holds
-    sizes = np.bincount(camp[camp >= 0], minlength=int(camp.max(initial=-1)) + 1)
-    np.maximum.at(was, g[c >= 0], sizes[c[c >= 0]])
-    bad = np.zeros(len(size), bool)
-    np.logical_or.at(bad, g[c >= 0], held[inside][c >= 0])
-    new = np.zeros(len(size), bool)
-    np.logical_or.at(new, g, fresh[inside] & (c < 0))
-    grown = (was == 0) | ((size >= (1.0 + growth) * was) & ~bad)
-    return bool((new & grown).any())
+        return np.full(len(grp), -1, np.int64)
+    g = grp[inside]
+    new = np.zeros(int(g.max()) + 1, bool)
+    np.logical_or.at(new, g, fresh[inside] & (camp[inside] < 0))
+    bad = np.zeros(len(new), bool)
+    np.logical_or.at(bad, g, held[inside])
+    keep = new & ~bad
+    return np.where(inside & keep[np.maximum(grp, 0)], grp, -1)
 
 
 class GroupScorer:
