@@ -34,13 +34,16 @@ def event(
     ip: str = "198.51.100.7",
     finish: str = "stop",
     out: int = 300,
+    end_user: str | None = None,
 ) -> bytes:
-    """One contract event (events.md section 1) as a JSON line, without the newline."""
+    """One contract event (events.md section 1) as a JSON line, without the newline
+    (``end_user``: the end user of a reseller account sending it)."""
     return orjson.dumps(
         {
             "id": rid,
             "ts": float(ts),
             "account_id": acct,
+            **({"end_user_id": end_user} if end_user is not None else {}),
             "ip": ip,
             "user_agent": "python-httpx/0.27",
             "model": "frontier-1",

@@ -265,3 +265,23 @@ def _wave(join_weight: float) -> list[str | None]:
 def test_a_new_wave_joins_on_one_key_when_it_starts_with_the_campaign() -> None:
     assert _wave(0.5) == ["c0", None, None]
     assert _wave(0.0) == [None, None, None]  # one key alone is not enough
+
+
+def _tooling_wave(others: int) -> list[str | None]:
+    # campaign 0 = nodes 0-4 (first seen at 48 h) sending configuration key 1.
+    # Nodes 5-7 send it too: 5 and 6 started with the campaign, 7 two days later;
+    # ``others`` accounts outside the campaign (nodes 8..) send it as well
+    n = 8 + others
+    rows = [(i, 1, SP) for i in range(n)]
+    first_h = np.r_[[48, 48.2, 48.4, 48.6, 48.8, 49.0, 49.2, 96.0], np.full(others, 10.0)]
+    lk = linker_with(rows, n, (first_h * HOUR).astype(np.int64), profile_weight=0)
+    return [lk.campaign_of(f"a{i}") for i in (5, 6, 7)]
+
+
+def test_a_new_wave_on_the_campaigns_own_configuration_joins_it() -> None:
+    # a tooling key is join-only (one cue); starting with the campaign's accounts
+    # on a configuration mostly theirs is the activation-cohort rule: a join
+    assert _tooling_wave(0) == ["c0", "c0", None]  # not the one that started later
+    # a configuration most of whose senders are outside the campaign: one cue
+    # and co-activation stay below min_weight
+    assert _tooling_wave(12) == [None, None, None]

@@ -122,7 +122,7 @@ def test_profile_corroborates_one_key_and_never_replaces_keys() -> None:
         att = CampaignAttacher(min_weight=1.0)
         att.build_index(members, camp, np.array([True]), np.zeros(20, bool), freq)
 
-        def corroborate(nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
+        def corroborate(nodes: np.ndarray, camps: np.ndarray, tool: np.ndarray) -> np.ndarray:
             return np.full(len(nodes), bonus)
 
         nodes, _ = att.attach([evidence(new)], camp, None, None if bonus is None else corroborate)

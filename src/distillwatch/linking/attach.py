@@ -38,8 +38,9 @@ from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_star
 
 # sorted keys, campaign, weight, whether the key is a tooling (join-only) key
 KeyIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-# (nodes, campaigns) -> weight added to their summed key weight (linking.profile)
-Corroborate = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# (nodes, campaigns, best tooling-key weight of each pair) -> weight added to
+# their summed key weight (linking.profile, linking.cohort)
+Corroborate = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 # Many keys against a sorted index (catch-up tries all evidence so far): most
@@ -135,6 +136,10 @@ class CampaignAttacher:
         self._hit_node = np.zeros(0, np.int64)
         self._hit_key = np.zeros(0, np.uint64)
         self._filter: tuple[KeyIndex, KeyFilter] | None = None  # the index's key_filter
+        # keys that count as a whole join on their own (sorted): those a tooling
+        # group of a reseller's end users was formed on (linking/resold.py); an
+        # end user sending one is who the next rebuild would put in that group
+        self.full_keys = np.zeros(0, np.uint64)
 
     def _index_filter(self) -> KeyFilter | None:
         """:func:`key_filter` of the current index (built once per index)."""
@@ -176,7 +181,7 @@ class CampaignAttacher:
         if not malicious.any() or members.height == 0:
             self.index = None
             return
-        key, camp, w, tool = _entries(members, camp_of_node, malicious, excluded, freq)
+        key, camp, w, tool = self._entries(members, camp_of_node, malicious, excluded, freq)
         # remembered hits: of nodes still unlinked, on keys still in the index
         keep = camp_of_node[self._hit_node] < 0
         keep[keep] = _lookup(key, self._hit_key[keep])[1]
@@ -213,7 +218,7 @@ class CampaignAttacher:
             rows = pl.DataFrame({"key": keys[at_rows], "node": node[at_rows]})
         else:
             rows = members.filter(pl.Series(_lookup(changed, keys)[1]))
-        key, camp, w, tool = _entries(rows, camp_of_node, malicious, excluded, freq)
+        key, camp, w, tool = self._entries(rows, camp_of_node, malicious, excluded, freq)
         old_k, old_c, old_w, old_t = self.index
         keep = np.ones(len(old_k), bool)  # the index keys are sorted and distinct
         keep[sorted_rows_on(old_k, changed)] = False
@@ -227,6 +232,22 @@ class CampaignAttacher:
         )
         return changed
 
+    def _entries(
+        self,
+        members: pl.DataFrame,
+        camp_of_node: np.ndarray,
+        malicious: np.ndarray,
+        excluded: np.ndarray,
+        freq: pl.DataFrame,
+    ) -> KeyIndex:
+        """:func:`_entries`, with :attr:`full_keys` at ``min_weight`` (one cue alone)."""
+        key, camp, w, tool = _entries(members, camp_of_node, malicious, excluded, freq)
+        if len(self.full_keys) and len(key):
+            full = _lookup(self.full_keys, key)[1]
+            w = np.where(full, np.maximum(w, self.min_weight), w)
+            tool = tool & ~full
+        return key, camp, w, tool
+
     def attach(
         self,
         fresh: list[dict[str, np.ndarray]],
@@ -239,8 +260,9 @@ class CampaignAttacher:
 
         ``corroborate``: weight added to the summed key weight of (node,
         campaign) pairs that share at least one key but fall short of
-        ``min_weight`` (the campaign-profile match of
-        :mod:`distillwatch.linking.profile`)."""
+        ``min_weight``, given each pair's best tooling-key weight (the
+        campaign-profile match of :mod:`distillwatch.linking.profile`, the
+        co-activation of :mod:`distillwatch.linking.cohort`)."""
         none = np.zeros(0, np.int64), np.zeros(0, np.int64)
         if self.index is None or not fresh:
             return none
@@ -269,12 +291,12 @@ class CampaignAttacher:
         m_node, m_key, p = m_node[held], m_key[held], pos[held]
         self._hit_node = np.concatenate([hn[~touched], m_node])
         self._hit_key = np.concatenate([hk[~touched], m_key])
-        g_node, g_camp, w = join_weights(m_node, camp_s[p], w_s[p], tool_s[p])
+        g_node, g_camp, w, g_tool = tooled_join_weights(m_node, camp_s[p], w_s[p], tool_s[p])
         if corroborate is not None:
             short = w < self.min_weight
             if short.any():
                 w = w.copy()
-                w[short] += corroborate(g_node[short], g_camp[short])
+                w[short] += corroborate(g_node[short], g_camp[short], g_tool[short])
         ok = w >= self.min_weight
         if not ok.any():
             return none
@@ -314,8 +336,16 @@ def join_weights(
     """Per (node, campaign) of hit rows (distinct keys): the summed weight of its
     keys, tooling keys counting as one cue (their best weight). Groups in
     (node, campaign) order; each group's keys summed in row order."""
+    g_node, g_camp, total, _ = tooled_join_weights(node, camp, w, tool)
+    return g_node, g_camp, total
+
+
+def tooled_join_weights(
+    node: np.ndarray, camp: np.ndarray, w: np.ndarray, tool: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`join_weights` and, per group, its best tooling key's weight (0: none)."""
     if len(node) == 0:
-        return node, camp, w
+        return node, camp, w, w
     cb = max(int(camp.max()).bit_length(), 1)
     code = node.astype(np.uint64) << np.uint64(cb)
     code |= camp.astype(np.uint64)
@@ -324,8 +354,9 @@ def join_weights(
     start = run_starts(cs)
     total = np.add.reduceat(np.where(ts, 0.0, ws), start)
     best_tool = np.maximum.reduceat(np.where(ts, ws, -np.inf), start)
-    total += np.where(np.isinf(best_tool), 0.0, best_tool)
-    return node[o[start]], camp[o[start]], total
+    best_tool = np.where(np.isinf(best_tool), 0.0, best_tool)
+    total += best_tool
+    return node[o[start]], camp[o[start]], total, best_tool
 
 
 def _entries(

@@ -30,13 +30,19 @@ at least ``warmup_ms`` after the log began (before that every account is
 :func:`coactive_peers` carries the same idea into joining a campaign already
 found malicious: an account that shares one of its keys and started within
 ``window_ms`` of several others of that campaign is its next wave (the
-linker adds ``cohort_join_weight`` to its key weight, below ``min_weight``).
+linker adds ``cohort_join_weight`` to its key weight, below ``min_weight``;
+when the shared key is a tooling key mostly the campaign's, at least
+``min_share`` of its senders, the two cues are this module's cohort rule and
+the account joins at once, as the next rebuild's cohort would take it).
 
 Catches: the first accounts of a farm that wakes up in batches, within an
 hour or two of their first requests, and its later waves at their first
 request or two. Misses: farms whose accounts start
 spread out over days, farms that send a popular prompt with default
 parameters (no key is a burst), and farms active from the start of the log.
+A legitimate account that sends a malicious farm's exact system prompt and
+parameters and starts within ``window_ms`` of several of the farm's accounts
+joins the farm.
 """
 
 from __future__ import annotations
@@ -128,23 +134,32 @@ def activation_cohorts(
     node = tool["node"].to_numpy().astype(np.int64)
     key = tool["key"].to_numpy()
     rows = burst_keys(key, node, first_ms[node], key_df(freq, key), p)
-    for _ in range(8):  # members need min_keys burst keys; dropping some can undo others
+    return key_groups(rows, n, p.min_keys, p.min_members)
+
+
+def key_groups(rows: pl.DataFrame, n: int, min_keys: int, min_members: int) -> np.ndarray:
+    """Group label per node (-1: none) from (node, key, ck) rows: nodes sharing a
+    group key ``ck`` are grouped (connected components); every member must hold
+    at least ``min_keys`` distinct ``key`` values among the rows left and every
+    group key at least ``min_members`` holders, and so must every group."""
+    labels = np.full(n, -1, np.int64)
+    for _ in range(8):  # members need min_keys keys; dropping some can undo others
         before = rows.height
         per = rows.group_by("node").agg(pl.col("key").n_unique().alias("c"))
-        rows = rows.join(per.filter(pl.col("c") >= p.min_keys), on="node", how="semi")
+        rows = rows.join(per.filter(pl.col("c") >= min_keys), on="node", how="semi")
         size = rows.group_by("ck").agg(pl.len().alias("k"))
-        rows = rows.join(size.filter(pl.col("k") >= p.min_members), on="ck", how="semi")
+        rows = rows.join(size.filter(pl.col("k") >= min_members), on="ck", how="semi")
         if rows.height in (0, before):
             break
     if rows.height == 0:
         return labels
-    # cohorts: connected components of nodes through shared burst keys
+    # groups: connected components of nodes through shared group keys
     used, inv = np.unique(rows["node"].to_numpy(), return_inverse=True)
     cks, ck_inv = np.unique(rows["ck"].to_numpy(), return_inverse=True)
     g = ig.Graph(n=len(used) + len(cks), edges=np.column_stack([inv, len(used) + ck_inv]))
     comp = np.asarray(g.connected_components().membership, dtype=np.int64)[: len(used)]
     _, comp, sizes = np.unique(comp, return_inverse=True, return_counts=True)
-    big = sizes[comp] >= p.min_members
+    big = sizes[comp] >= min_members
     labels[used[big]] = comp[big]
     return labels
 

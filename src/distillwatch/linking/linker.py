@@ -70,6 +70,7 @@ from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
 from distillwatch.linking.evidence import (
     ATTACH_ONLY_CODES,
+    BASE_WEIGHT,
     END_USER_KINDS,
     KIND_CODE,
     AccountFacts,
@@ -87,12 +88,20 @@ from distillwatch.linking.report import (
     campaign_record,
     reasons_and_links,
 )
+from distillwatch.linking.resold import (
+    GroupParams,
+    GroupScorer,
+    due_groups,
+    tooling_groups,
+    tooling_rows,
+)
 from distillwatch.linking.table import EvidenceTable
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import Scorer, ScoreResult
 from distillwatch.signals.state import EntityState
 
 HOUR_MS = 3_600_000
+TOOLING_BASE = float(BASE_WEIGHT[ATTACH_ONLY_CODES].min())  # a tooling key's full weight
 MAX_PENDING_CHUNKS = 8
 
 
@@ -140,6 +149,8 @@ class LinkParams:
     # joining: an account first seen with several others of the campaign (linking/
     # cohort.py coactive_peers) gets this added to its key weight. 0: off.
     cohort_join_weight: float = 0.5
+    # tooling groups of a reseller's end users (linking/resold.py)
+    groups: GroupParams = field(default_factory=GroupParams)
 
 
 def link_params(settings: Settings) -> LinkParams:
@@ -161,10 +172,20 @@ def link_params(settings: Settings) -> LinkParams:
         (k[7:] + "_ms" if k in ("cohort_window", "cohort_warmup") else k[7:]): cfg.pop(k)
         for k in [k for k in cfg if k.startswith("cohort_") and k != "cohort_join_weight"]
     }
+    grp = (
+        {"max_share": cfg.pop("reseller_group_max_share")}
+        if "reseller_group_max_share" in cfg
+        else {}
+    )
+    for k in ("min_members", "min_share", "min_keys"):
+        if k in coh:
+            grp[k] = coh[k]
     if "min_members" in cfg:
-        coh["min_members"] = cfg["min_members"]
+        coh["min_members"] = grp["min_members"] = cfg["min_members"]
     rest = {f"{k}_ms" if k in ms else k: v for k, v in cfg.items()}
-    return LinkParams(graph=GraphParams(**graph), cohort=CohortParams(**coh), **rest)
+    return LinkParams(
+        graph=GraphParams(**graph), cohort=CohortParams(**coh), groups=GroupParams(**grp), **rest
+    )
 
 
 def keep_top_keys(members: pl.DataFrame, k: int) -> pl.DataFrame:
@@ -318,6 +339,9 @@ class CampaignLinker:
         self._hard = HardLinks()
         self._profiles = CampaignProfiles()
         self._first_ms = np.zeros(0, np.int64)  # per node: its first request
+        self._reseller_of = np.zeros(0, np.uint64)  # per end-user node: its reseller's key
+        self._grouped = np.zeros(0, bool)  # node placed by a tooling group at the last rebuild
+        self._group_scorer = GroupScorer()
         self._log_start = np.iinfo(np.int64).max
         self._last_cohort_check = -(2**62)
 
@@ -355,6 +379,8 @@ class CampaignLinker:
         self._held_at = np.concatenate([self._held_at, np.zeros(cap - old, np.int64)])
         never = np.full(cap - old, np.iinfo(np.int64).max, np.int64)
         self._first_ms = np.concatenate([self._first_ms, never])
+        self._reseller_of = np.concatenate([self._reseller_of, np.zeros(cap - old, np.uint64)])
+        self._grouped = np.concatenate([self._grouped, np.zeros(cap - old, bool)])
 
     def _account_fact(self, name: str, nodes: np.ndarray) -> np.ndarray:
         arr: np.ndarray = getattr(self.facts, name)
@@ -435,6 +461,7 @@ class CampaignLinker:
         nodes = self._nodes(acct + "\x1f" + eu.filter(mask), end_user=True)
         self._seen(nodes, ts[has])
         reseller = self._reseller_keys(acct_nodes[has])
+        self._reseller_of[nodes] = reseller
         eu_facts = {"reseller": reseller, "template": facts["template"][has]}
         eu_facts["sync"] = facts["sync"][has]
         eu_facts["tooling"] = facts["tooling"][has]
@@ -545,7 +572,7 @@ class CampaignLinker:
             )
         else:
             labels = communities(edges, n, self.p.graph)
-        labels = self._with_cohorts(labels)
+        labels = self._with_groups(self._with_cohorts(labels), self._table.cols)
         ids, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
         big = (ids >= 0) & (sizes >= self.p.min_members)
         new_index = np.cumsum(big) - 1
@@ -579,12 +606,27 @@ class CampaignLinker:
         base = int(labels.max()) + 1 if n else 0
         return np.where(coh >= 0, coh + base, labels)
 
+    def _with_groups(self, labels: np.ndarray, rows: dict[str, np.ndarray]) -> np.ndarray:
+        """Labels plus tooling groups of resellers' end users (linking/resold.py)
+        among the end-user nodes left out of every campaign-sized community."""
+        _, inv, sizes = np.unique(labels, return_inverse=True, return_counts=True)
+        placed = (labels >= 0) & (sizes[inv] >= self.p.min_members)
+        n = len(labels)
+        cand = ~placed & self._eu[:n] & ~self._excluded[:n]
+        grp, keys = tooling_groups(tooling_rows([rows]), self._reseller_of, cand, self.p.groups)
+        self._grouped[:n] = grp >= 0
+        self._attacher.full_keys = keys  # joining such a group: its keys count alone
+        base = int(labels.max()) + 1 if n else 0
+        return np.where(grp >= 0, grp + base, labels)
+
     def _cohort_due(self, now_ms: int) -> bool:
         """A rebuild is due when the evidence since the last one holds an
         activation cohort of accounts first seen within two cohort windows that
-        are in no malicious campaign, at least one of them in no campaign at all
-        (checked at most every ``rebuild_every``)."""
-        if self.p.cohort.window_ms <= 0 or not (self._raw or self._pending):
+        are in no malicious campaign, at least one of them in no campaign at all,
+        or the evidence so far a tooling group of resellers' end users
+        (linking/resold.py) with such an end user (checked at most every
+        ``rebuild_every``)."""
+        if not (self._raw or self._pending):
             return False
         if now_ms - self._last_cohort_check < self.p.rebuild_every_ms:
             return False
@@ -598,7 +640,18 @@ class CampaignLinker:
         if len(self.malicious):
             held[camp >= 0] = self.malicious[camp[camp >= 0]]
         fresh = self._first_ms[:n] >= now_ms - 2 * self.p.cohort.window_ms
-        cand = self._cohort_candidates(held | ~fresh)
+        if self._new_cohort(camp, held | ~fresh):
+            return True
+        horizon = max(self.p.cohort.window_ms, self.p.rebuild_every_ms)
+        return self._new_group(camp, held, self._first_ms[:n] >= now_ms - 2 * horizon)
+
+    def _new_cohort(self, camp: np.ndarray, out: np.ndarray) -> bool:
+        """An activation cohort in the evidence since the last rebuild among the
+        candidates not ``out``, with an account in no campaign (``camp``)."""
+        if self.p.cohort.window_ms <= 0:
+            return False
+        n = len(camp)
+        cand = self._cohort_candidates(out)
         if not cand.any():
             return False
         parts = [
@@ -615,6 +668,30 @@ class CampaignLinker:
         coh = activation_cohorts(recent, self._freq, self._first_ms[:n], cand, self.p.cohort)
         # only new information: a cohort with an account no campaign holds yet
         return bool(((coh >= 0) & (camp < 0)).any())
+
+    def _new_group(self, camp: np.ndarray, held: np.ndarray, fresh: np.ndarray) -> bool:
+        """A new tooling group (:func:`distillwatch.linking.resold.due_groups`)
+        whose pooled traffic (scored as the group's campaign would be) reaches
+        ``review``: suspicion the graph does not hold yet."""
+        n = len(camp)
+        eu = self._eu[:n] & ~self._excluded[:n]
+        if self.p.groups.max_share <= 0 or self._state is None or self._eu_state is None:
+            return False
+        if not (eu & fresh & (camp < 0)).any():
+            return False
+        pending = [{c: f[c].to_numpy() for c in f.columns} for f in self._pending]
+        rows = tooling_rows([self._table.cols, *pending, *self._raw])
+        grouped = self._grouped[:n]
+        labels = due_groups(rows, self._reseller_of, eu, camp, held, fresh, grouped, self.p.groups)
+        nodes = np.flatnonzero(labels >= 0)
+        state_rows = self._rows_in(self._state, nodes)
+        have = state_rows >= 0
+        if not have.any():
+            return False
+        k = int(labels.max()) + 1
+        view = aggregate_state(self._eu_state, state_rows[have], labels[nodes][have], k)
+        risk = self._group_scorer.scorer(self.settings).score(view).risk
+        return bool((risk >= self.settings.thresholds["review"]).any())
 
     def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
         """State row of each node (-1 while it has no state yet), cached.
@@ -674,6 +751,8 @@ class CampaignLinker:
             more = ((self._eu_state, rows[have][eu], group[eu]),)
         view = aggregate_state(state, rows[have][~eu], group[~eu], n_camp, more)
         res = scorer.score(view)
+        grouped = np.unique(self.camp_of_node[nodes[self._grouped[nodes]]])
+        res = self._group_scorer.rescore(view, res, grouped, scorer.settings)
         size = np.bincount(self.camp_of_node[nodes], minlength=n_camp)
         self._hold(now_ms, nodes, res.risk, size)
         if self.p.profile_weight > 0:
@@ -818,11 +897,11 @@ class CampaignLinker:
             self.risk_by_account[self.node_ids[i]] = float(self.camp_risk[c])
         return nodes
 
-    def _corroborate(self, nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
+    def _corroborate(self, nodes: np.ndarray, camps: np.ndarray, tool: np.ndarray) -> np.ndarray:
         """Profile bonus of (node, campaign) pairs (:mod:`distillwatch.linking.profile`;
         0 for nodes without state yet) plus the co-activation bonus
-        (:meth:`_coactivation`)."""
-        out = self._coactivation(nodes, camps)
+        (:meth:`_coactivation`; ``tool``: each pair's best tooling-key weight)."""
+        out = self._coactivation(nodes, camps, tool)
         if self._state is None or self.p.profile_weight <= 0:
             return out
         rows = self._rows_in(self._state, nodes)
@@ -837,13 +916,20 @@ class CampaignLinker:
             )
         return out
 
-    def _coactivation(self, nodes: np.ndarray, camps: np.ndarray) -> np.ndarray:
+    def _coactivation(self, nodes: np.ndarray, camps: np.ndarray, tool: np.ndarray) -> np.ndarray:
         """``cohort_join_weight`` for (node, campaign) pairs whose node was first
         seen (after the warm-up) within ``cohort_window`` of at least
         ``min_members - 1`` other accounts of that campaign: members, or
         unlinked accounts whose evidence points at it too
         (:func:`distillwatch.linking.cohort.coactive_peers`). Below
-        ``min_weight``: it corroborates a shared key, never joins alone."""
+        ``min_weight``: it corroborates a shared key, never joins alone.
+
+        When the pair's evidence includes a tooling key the campaign holds
+        (``tool``: its weight, tooling base weight x campaign share) of which the
+        campaign's accounts are at least ``cohort_min_share``, the two cues are
+        the activation-cohort rule itself (a configuration mostly the campaign's,
+        first seen with several of its accounts): ``min_weight``, a join, as the
+        next rebuild's cohort would take it."""
         out = np.zeros(len(nodes))
         w, coh = self.p.cohort_join_weight, self.p.cohort
         if w <= 0 or coh.window_ms <= 0 or len(nodes) == 0:
@@ -859,7 +945,10 @@ class CampaignLinker:
             nodes.astype(np.int64), camps, peer_nodes, peer_camps, self._first_ms, coh.window_ms
         )
         new = self._first_ms[nodes] >= self._log_start + coh.warmup_ms
-        out[new & (peers >= self.p.min_members - 1)] = w
+        coactive = new & (peers >= self.p.min_members - 1)
+        out[coactive] = w
+        cohort = tool >= coh.min_share * TOOLING_BASE - 1e-9
+        out[coactive & cohort] = max(w, self.p.graph.min_weight)
         return out
 
     def scorer_reasons(self, c: int) -> list[dict[str, Any]]:

@@ -182,6 +182,7 @@ LINKING_KEYS = {
     "cohort_min_share": "float",
     "cohort_min_keys": "int",
     "cohort_join_weight": "float",
+    "reseller_group_max_share": "float",
 }
 
 
