@@ -3,7 +3,8 @@
 A malicious campaign's members take its risk (and are enforced with it).
 Among them, an *accountable* customer (a verified, aged account on a trusted
 or established tier: :meth:`distillwatch.scoring.risk.Scorer.accountable`)
-keeps only its own risk when nothing *hard* ties it to the other members:
+keeps only its own risk when nothing *hard* ties it to the other members
+and most members are accountable customers too (``MIN_SHARE``):
 no shared payment fingerprint, e-mail domain, sign-up burst, IP prefix or
 reseller, only what it sends (templates, system prompts, client signatures,
 timing). Its own traffic then decides, so the trusted-customer hold applies
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 
 Evidence = Callable[[], Sequence[Any]]
 
+# the exemption holds only in a campaign at least this share of whose members
+# are accountable customers: a crowd of customers on one public eval template,
+# not a farm that mixed a few verified, aged accounts in with its throwaways
+MIN_SHARE = 0.5
 # facts that tie accounts to one operator, not just to the same content
 HARD_FACTS = frozenset({"pay", "email", "signup", "prefix", "reseller"})
 HARD_KINDS: tuple[str, ...] = tuple(

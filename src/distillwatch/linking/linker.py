@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.accountable import HardLinks
+from distillwatch.linking.accountable import MIN_SHARE, HardLinks
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
@@ -337,6 +337,7 @@ class CampaignLinker:
         # which campaign members share payment / infrastructure with another
         # (linking.accountable; remembered while their campaign is unchanged)
         self._hard = HardLinks()
+        self._accountable_share = np.zeros(0)  # per campaign, from the last re-score
         self._profiles = CampaignProfiles()
         self._first_ms = np.zeros(0, np.int64)  # per node: its first request
         self._reseller_of = np.zeros(0, np.uint64)  # per end-user node: its reseller's key
@@ -762,6 +763,7 @@ class CampaignLinker:
         for c in np.flatnonzero(self.malicious).tolist():
             self.detected_at.setdefault(self.camp_ids[c], now_ms)
         bad = nodes[self.malicious[self.camp_of_node[nodes]]]
+        self._accountable_share = self._share_accountable(bad, state, scorer, n_camp)
         risk = self.camp_risk[self.camp_of_node[bad]]
         self.risk_by_account = {
             self.node_ids[i]: float(r) for i, r in zip(bad.tolist(), risk.tolist(), strict=True)
@@ -771,6 +773,20 @@ class CampaignLinker:
         elif rebuilt or not np.array_equal(self.malicious, was_malicious):
             self._build_index()
             self._catch_up()
+
+    def _share_accountable(
+        self, bad: np.ndarray, state: EntityState, scorer: Scorer, n_camp: int
+    ) -> np.ndarray:
+        """Per campaign: the share of its members that are accountable customers."""
+        size = np.bincount(self.camp_of_node[bad], minlength=n_camp)
+        acct = bad[~self._eu[bad]]
+        rows = self._rows_in(state, acct)
+        have = rows >= 0
+        if not have.any():
+            return np.zeros(n_camp)
+        trusted, established = scorer.accountable(state.view(rows[have]))
+        held = np.bincount(self.camp_of_node[acct[have][trusted | established]], minlength=n_camp)
+        return held / np.maximum(size, 1)
 
     def _own_risk_only(self, ids: list[str]) -> np.ndarray:
         """For members of malicious campaigns: which keep their own risk
@@ -785,6 +801,12 @@ class CampaignLinker:
             return out
         trusted, established = self._scorer.accountable(self._state.view(rows[ok]))
         cand = ok[trusted | established]
+        # only in a campaign mostly made of such customers (a crowd on a public
+        # template); a farm that mixes in a few verified accounts keeps them
+        camp = self.camp_of_node[nodes[cand]]
+        share = self._accountable_share
+        known = camp < len(share)
+        cand = cand[known][share[camp[known]] >= MIN_SHARE]
         if len(cand):
             hard = self._hard.of(nodes[cand], self.camp_of_node, self._evidence_parts)
             out[cand[~hard]] = True
