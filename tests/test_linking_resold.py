@@ -22,6 +22,7 @@ import pytest
 
 from distillwatch.engine.detect import detect
 from distillwatch.linking.evidence import KIND_CODE
+from distillwatch.linking.linker import link_params
 from distillwatch.linking.resold import GroupParams, tooling_groups
 from distillwatch.scoring.config import ConfigError, Settings
 from handmade import event, prompts
@@ -90,8 +91,10 @@ def test_the_resellers_own_default_configuration_forms_no_group() -> None:
 
 
 def test_settings_are_validated() -> None:
-    s = Settings.load(linking={"reseller_group_max_share": 0.25})
+    s = Settings.load(linking={"reseller_group_max_share": 0.25, "cohort_min_share": 0.6})
     assert s.linking["reseller_group_max_share"] == 0.25
+    # the group rule shares min_members and the cohort rule's share and key count
+    assert link_params(s).groups == GroupParams(max_share=0.25, min_members=3, min_share=0.6)
     with pytest.raises(ConfigError, match="reseller_group_max_share"):
         Settings.load(linking={"reseller_group_max_share": -1})
 

@@ -343,6 +343,7 @@ class CampaignLinker:
         self._reseller_of = np.zeros(0, np.uint64)  # per end-user node: its reseller's key
         self._grouped = np.zeros(0, bool)  # node placed by a tooling group at the last rebuild
         self._group_scorer = GroupScorer()
+        self._tooling_of: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
         self._log_start = np.iinfo(np.int64).max
         self._last_cohort_check = -(2**62)
 
@@ -680,8 +681,7 @@ class CampaignLinker:
             return False
         if not (eu & fresh & (camp < 0)).any():
             return False
-        pending = [{c: f[c].to_numpy() for c in f.columns} for f in self._pending]
-        rows = tooling_rows([self._table.cols, *pending, *self._raw])
+        rows = tooling_rows([self._table_tooling(), *self._pending_tooling(), *self._raw])
         grouped = self._grouped[:n]
         labels = due_groups(rows, self._reseller_of, eu, camp, held, fresh, grouped, self.p.groups)
         nodes = np.flatnonzero(labels >= 0)
@@ -693,6 +693,17 @@ class CampaignLinker:
         view = aggregate_state(self._eu_state, state_rows[have], labels[nodes][have], k)
         risk = self._group_scorer.scorer(self.settings).score(view).risk
         return bool((risk >= self.settings.thresholds["review"]).any())
+
+    def _table_tooling(self) -> dict[str, np.ndarray]:
+        """The evidence table's ``reseller+tooling`` rows, cached while the table
+        (replaced, never modified in place, by a merge) stays the same."""
+        key = self._table.cols["key"]
+        if self._tooling_of is None or self._tooling_of[0] is not key:
+            self._tooling_of = (key, tooling_rows([self._table.cols]))
+        return self._tooling_of[1]
+
+    def _pending_tooling(self) -> list[dict[str, np.ndarray]]:
+        return [{c: f[c].to_numpy() for c in ("key", "kind", "node", "a")} for f in self._pending]
 
     def _rows_in(self, state: EntityState, nodes: np.ndarray) -> np.ndarray:
         """State row of each node (-1 while it has no state yet), cached.

@@ -73,18 +73,18 @@ class GroupParams:
 
 
 def tooling_rows(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The ``reseller+tooling`` rows (key, node, a = reseller key) of evidence
-    arrays, distinct per (node, key)."""
+    """The ``reseller+tooling`` rows (key, node, a = reseller key, kind) of
+    evidence arrays, distinct per (node, key) (so they can be fed back in)."""
     keep = [p["kind"] == TOOLING for p in parts]
-    key = np.concatenate([p["key"][k] for p, k in zip(parts, keep, strict=True)] or [[]])
-    node = np.concatenate([p["node"][k] for p, k in zip(parts, keep, strict=True)] or [[]])
-    res = np.concatenate([p["a"][k] for p, k in zip(parts, keep, strict=True)] or [[]])
-    if len(key) == 0:
-        return {"key": key.astype(np.uint64), "node": node.astype(np.int64), "a": res}
-    f = pl.DataFrame(
-        {"key": key.astype(np.uint64), "node": node.astype(np.int64), "a": res.astype(np.uint64)}
-    ).unique(["node", "key"])
-    return {c: f[c].to_numpy() for c in ("key", "node", "a")}
+    cols: dict[str, np.ndarray] = {}
+    for c, dt in (("key", np.uint64), ("node", np.int64), ("a", np.uint64)):
+        got = [p[c][k] for p, k in zip(parts, keep, strict=True)]
+        cols[c] = np.concatenate(got).astype(dt) if got else np.zeros(0, dt)
+    if len(cols["key"]):
+        f = pl.DataFrame(cols).unique(["node", "key"])
+        cols = {c: f[c].to_numpy() for c in ("key", "node", "a")}
+    cols["kind"] = np.full(len(cols["key"]), TOOLING, np.int8)
+    return cols
 
 
 def tooling_groups(
