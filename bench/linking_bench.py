@@ -107,14 +107,20 @@ class Timed:
         self.linker.observe(feat, window_end_ms)
         self.spent += time.perf_counter() - t
 
-    def refresh(self, now_ms: int, state: EntityState, scorer: Scorer) -> None:
+    def refresh(
+        self,
+        now_ms: int,
+        state: EntityState,
+        scorer: Scorer,
+        end_users: EntityState | None = None,
+    ) -> None:
         t = time.perf_counter()
-        self.linker.refresh(now_ms, state, scorer)
+        self.linker.refresh(now_ms, state, scorer, end_users)
         self.spent += time.perf_counter() - t
 
-    def campaign_risk(self, account_ids: pl.Series) -> np.ndarray:
+    def campaign_risk(self, account_ids: pl.Series, early: bool = False) -> np.ndarray:
         t = time.perf_counter()
-        out = self.linker.campaign_risk(account_ids)
+        out = self.linker.campaign_risk(account_ids, early=early)
         self.spent += time.perf_counter() - t
         return out
 
