@@ -38,16 +38,10 @@ import numpy as np
 import polars as pl
 
 from distillwatch.features.fingerprint import fmix64
+from distillwatch.linking.evidence import EVIDENCE_DTYPES
 from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_starts
 
-COLS: dict[str, type[np.generic]] = {
-    "key": np.uint64,
-    "kind": np.int8,
-    "node": np.int32,
-    "a": np.uint64,
-    "b": np.uint64,
-    "n": np.uint32,
-}
+COLS = EVIDENCE_DTYPES  # one row layout for raw evidence and the table
 TIE_MOD = 1_000_003  # keep_top_keys' tie-break among keys carried by as many requests
 _TIE_BITS = 20  # TIE_MOD < 2**20
 _KIND_BITS = 4  # link kind codes < 16
