@@ -23,15 +23,12 @@ payment or infrastructure with the farm is enforced with it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from distillwatch.linking.evidence import KIND_CODE, LINKS
-
-if TYPE_CHECKING:
-    pass
 
 Evidence = Callable[[], Sequence[Any]]
 
