@@ -53,14 +53,22 @@ def stream(n_events: int, days: int, seed: int = 0) -> tuple[pl.DataFrame, pl.Da
     tasks = rand(5_000)
     nets = rand(max(6, n_camp // 400))
     corp = rand(max(2, n_bg // 200))
+    home = rand(n_bg)
     cols: dict[str, object] = {
         "ts": T0 + rng.integers(0, days * DAY, n),
         "account_id": np.char.add("acct_", acct.astype(str)),
         "template_key": np.where(is_camp, rng.choice(tasks, n), rand(n)),
+        # Benign accounts keep a home network (a third share a corporate
+        # range) and roam to a random one for 10% of requests; the campaign
+        # rotates through its own few networks.
         "ip_prefix": np.where(
             is_camp,
             nets[acct % len(nets)],
-            np.where(acct % 3 == 0, corp[acct % len(corp)], rand(n)),
+            np.where(
+                rng.random(n) < 0.1,
+                rand(n),
+                np.where(acct % 3 == 0, corp[acct % len(corp)], home[acct - n_camp]),
+            ),
         ),
         "ua_key": np.where(is_camp, np.uint64(7), (acct % 50).astype(np.uint64) + np.uint64(100)),
         "param_sig": np.where(is_camp, np.uint64(55), rng.integers(0, 20, n).astype(np.uint64)),
@@ -79,9 +87,15 @@ def stream(n_events: int, days: int, seed: int = 0) -> tuple[pl.DataFrame, pl.Da
     accounts = pl.DataFrame(
         {
             "account_id": ids,
-            "created_at": [
-                T0 - (5 if i < n_camp else 300 + i % 300) * DAY for i in range(len(ids))
-            ],
+            # The campaign signs up in a burst five days before; benign
+            # customers over the two years before (ms resolution, so no two
+            # share an instant by construction).
+            "created_at": np.concatenate(
+                [
+                    np.full(n_camp, T0 - 5 * DAY),
+                    T0 - rng.integers(30 * DAY, 730 * DAY, n_bg),
+                ]
+            ),
             "tier": ["startup_program" if i < n_camp else "pay_as_you_go" for i in range(len(ids))],
             "verified": [i >= n_camp for i in range(len(ids))],
             "payment_fingerprint": [
