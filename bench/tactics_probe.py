@@ -15,9 +15,11 @@ prompts, a few shared system prompts, isolated infrastructure), ``atk_quiet``
 (the same, 8-20 requests a day, 30% decoy chat, own system prompt and
 parameters per account: only per-account signals can catch it),
 ``atk_rubric`` (grading prompts in unseen wordings), ``atk_burn`` (one-day
-accounts). Legitimate kinds: ``ben_chat``, ``ben_student`` (asks for steps),
+accounts), ``atk_agent`` (agentic-coding trajectories through a popular agent's
+scaffold: see :meth:`Workload.agent_harvest`). Legitimate kinds: ``ben_chat``, ``ben_student`` (asks for steps),
 ``ben_eval`` (lm-eval-harness style, "Let's think step by step", bursts),
-``ben_agent`` (multi-turn coding agent with tools), ``ben_judge`` (unrelated
+``ben_agent`` (multi-turn coding agent with tools), ``ben_team`` (15 engineers
+of one company on that agent from a corporate /24, sessions that grow), ``ben_judge`` (unrelated
 verified customers all running FastChat's public LLM-as-judge prompt).
 """
 
@@ -63,6 +65,8 @@ RUBRIC = [
     " completeness, clarity. Give a score out of 5 for each.\n\nTask: {q}\nResponse: {a}",
 ]
 ENFORCE = ("challenge", "degrade", "block")
+AGENT_COT = 0.0
+AGENT_SYS = "You are a coding agent. Use the tools to edit files and run tests."
 
 
 def _read(path: Path) -> list[dict[str, Any]]:
@@ -114,7 +118,7 @@ class Workload:
             }
         )
 
-    def add(self, aid: str, ts: float, msgs: list[dict[str, str]], params: dict[str, Any],
+    def add(self, aid: str, ts: float, msgs: list[dict[str, Any]], params: dict[str, Any],
             out: int, ip: str | None = None, ua: str | None = None) -> None:  # fmt: skip
         r = self.rng
         agents = ["python-httpx/0.27", "OpenAI/Python 1.40.0", "node-fetch/3", "curl/8.5"]
@@ -212,7 +216,50 @@ class Workload:
             ):
                 msgs = [{"role": "user", "content": f"{r.choice(self.hard)}\n{r.choice(COT)}"}]
                 self.add(a, t, msgs, {"temperature": 0.7, "max_tokens": 8192}, r.randint(800, 4000))
+        self.agent_harvest()
         self.benign()
+
+    def trajectory(self, task: str, turns: int, result: str) -> list[dict[str, Any]]:
+        """A coding-agent conversation: the scaffold's system prompt, the task (the
+        last user turn), then assistant tool calls and ``tool`` results."""
+        msgs: list[dict[str, Any]] = [
+            {"role": "system", "content": AGENT_SYS},
+            {"role": "user", "content": task},
+        ]
+        for _ in range(turns):
+            msgs += [
+                {"role": "assistant", "content": None},
+                {"role": "tool", "content": result.format(n=self.rng.randint(1, 300))},
+            ]
+        return msgs
+
+    def agent_harvest(self) -> None:
+        """atk_agent: trajectories for agentic-coding distillation. Each request is
+        a fresh task (never a session that grows), 1-6 canned tool turns, the
+        same public agent scaffold and user agent that legitimate agent users
+        send, long outputs, around the clock, 20-60 requests a day per young
+        account on its own network: no CoT demand, no shared payment or IP."""
+        r = self.rng
+        for i in range(80):
+            a = f"g{i:04d}"
+            self.account(
+                a, r.choice(["free", "pay_as_you_go"]), "atk_agent", age_days=r.uniform(0.5, 10)
+            )
+            home = self.ip()
+            for t in self.times(r.uniform(20, 60)):
+                task = r.choice(self.code + self.hard)
+                msgs = self.trajectory(task, r.randint(1, 6), "tool result: exit code {n}")
+                if r.random() < AGENT_COT:
+                    msgs[1]["content"] += "\nThink through each step in detail before acting."
+                self.add(
+                    a,
+                    t,
+                    msgs,
+                    {"temperature": 0.2, "max_tokens": r.choice([8192, 16000]), "tools": 12},
+                    r.randint(1500, 6000),
+                    ip=home if r.random() < 0.5 else None,
+                    ua="claude-cli/1.0",
+                )
 
     def benign(self) -> None:
         r = self.rng
@@ -292,7 +339,7 @@ class Workload:
                 msgs = [
                     {
                         "role": "system",
-                        "content": "You are a coding agent. Use the tools to edit files and run tests.",
+                        "content": AGENT_SYS,
                     }
                 ]
                 for k in range(r.randint(3, 15)):
@@ -315,6 +362,23 @@ class Workload:
                     ip=ip,
                     ua="claude-cli/1.0",
                 )
+        corp = f"{r.randint(60, 220)}.{r.randint(0, 255)}.{r.randint(0, 255)}"
+        for i in range(15):
+            a = f"k{i:04d}"
+            self.account(a, "enterprise", "ben_team", verified=True, age_days=r.uniform(60, 400))
+            for t0 in self.times(r.uniform(3, 8), hours=10):  # sessions
+                task, turns = r.choice(self.code), 0
+                for k in range(r.randint(5, 30)):  # one session: the conversation grows
+                    turns += r.randint(1, 2)
+                    self.add(
+                        a,
+                        t0 + k * r.uniform(20, 120),
+                        self.trajectory(task, turns, "tool result: tests failed at line {n}"),
+                        {"temperature": 0.2, "max_tokens": 8192, "tools": 12},
+                        r.randint(100, 3000),
+                        ip=f"{corp}.{r.randint(1, 254)}",
+                        ua="claude-cli/1.0",
+                    )
         for i in range(10):
             a = f"j{i:04d}"
             tier = r.choice(["pay_as_you_go", "enterprise", "research_program"])
