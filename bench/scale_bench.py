@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -101,6 +102,16 @@ def run_child(args: argparse.Namespace) -> None:
         from distillwatch.engine.detect import detect
 
         detect(sim / "events", out, sim / "accounts.jsonl", workers=None)  # one per CPU
+        # where the CPU went: this process (ingest order, replay, linking,
+        # hindsight) and its feature workers (reaped at pool shutdown)
+        own, kids = (
+            resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
+        cpu = {
+            "main": round(own.ru_utime + own.ru_stime, 1),
+            "workers": round(kids.ru_utime + kids.ru_stime, 1),
+        }
+        (out / "cpu.json").write_text(json.dumps(cpu))
     elif args.child == "spark":
         from distillwatch.engine.spark import detect_spark
 
@@ -159,6 +170,7 @@ def bench_size(work: Path, size: str, spark: bool, master: str) -> dict[str, Any
         stages_s=summ["seconds"],
         actions=summ["actions"],
         campaigns=summ["campaigns"],
+        cpu_s=json.loads((out / "cpu.json").read_text()),
     )
     ing = _child("ingest", sim, work / f"ingest-{size}")
     emb["stages_s"]["ingest_only"] = ing["wall_s"]
@@ -188,6 +200,11 @@ def bench_size(work: Path, size: str, spark: bool, master: str) -> dict[str, Any
     return row
 
 
+def _cpu(e: dict[str, Any]) -> str:
+    c = e.get("cpu_s")
+    return f"{c['main']} / {c['workers']}" if c else "-"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = [
         "# Scale benchmark (`python bench/scale_bench.py`)",
@@ -202,22 +219,26 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "`loop s`: seconds this machine took for a 10^7-iteration Python loop when the row"
         " was measured (rows from different machines are not comparable).",
         "",
-        "| size | events | engine | wall s | events/s | peak RSS GiB | ingest s | ingest+features s | replay s | hindsight+write s | loop s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "`CPU s main / workers`: CPU seconds of the detect process (ordering, replay,"
+        " linking, hindsight) and of its feature worker processes together; with 2 cores"
+        " the wall time is at least their sum / 2 and at least the main process's share.",
+        "",
+        "| size | events | engine | wall s | events/s | peak RSS GiB | ingest s | ingest+features s | replay s | hindsight+write s | CPU s main / workers | loop s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         e = r["embedded"]
         st = e["stages_s"]
         lines.append(
             f"| {r['size']} | {r['events']:,} | embedded | {e['wall_s']} | {e['events_per_s']:,} | {e['peak_rss_gib']} | "
-            f"{st.get('ingest_only')} | {st.get('ingest_features')} | {st.get('replay')} | {st.get('hindsight_write')} | {r.get('loop_s', '-')} |"
+            f"{st.get('ingest_only')} | {st.get('ingest_features')} | {st.get('replay')} | {st.get('hindsight_write')} | {_cpu(e)} | {r.get('loop_s', '-')} |"
         )
         if "spark" in r:
             s = r["spark"]
             ss = s["stages_s"]
             lines.append(
                 f"| {r['size']} | {r['events']:,} | spark {s['master']} | {s['wall_s']} | {s['events_per_s']:,} | {s['peak_rss_gib']} | "
-                f"- | {ss.get('spark_ingest_features_sort')} (incl. sort) | {ss.get('replay')} | {ss.get('hindsight_write')} | {s.get('loop_s', '-')} |"
+                f"- | {ss.get('spark_ingest_features_sort')} (incl. sort) | {ss.get('replay')} | {ss.get('hindsight_write')} | - | {s.get('loop_s', '-')} |"
             )
     lines += ["", "## Detection (embedded, against the simulator's labels)", ""]
     lines += [
