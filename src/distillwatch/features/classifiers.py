@@ -231,9 +231,8 @@ class TextClassifiers:
         rubric the larger of that and the window head's logit on the best window:
         ``window_tokens`` consecutive tokens of one line, or the whole line if it is
         shorter, a window scored like a text of its own."""
-        modulus = np.uint64(self.n_features)
-        uni_cols = (grams.uni % modulus).astype(np.int64)
-        big_cols = (grams.next_big % modulus).astype(np.int64)
+        uni_cols = self._feature_cols(grams.uni)
+        big_cols = self._feature_cols(grams.next_big)
         parts = [(grams.row_of, uni_cols), (grams.row_of[grams.pair], big_cols[grams.pair])]
         z = linear_scores_from_cols(grams.n, parts, self._weights, self._bias)
         k = self.window_tokens
@@ -251,6 +250,16 @@ class TextClassifiers:
             w = len(WINDOW_HEADS)
             z[rows, :w] = np.maximum(z[rows, :w], np.maximum.reduceat(zw, first, axis=0))
         return z
+
+    def _feature_cols(self, hashes: np.ndarray) -> np.ndarray:
+        """``(hashes % n_features).astype(np.int64)``: for a power-of-two
+        ``n_features`` a mask and a view (the same values, below 2**63; ~4x
+        cheaper than the uint64 division and the copy)."""
+        n = self.n_features
+        if n > 0 and n & (n - 1) == 0:
+            cols: np.ndarray = (hashes & np.uint64(n - 1)).view(np.int64)
+            return cols
+        return (hashes % np.uint64(n)).astype(np.int64)
 
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:
         """Score a batch of requests; ``None`` system or prompt counts as empty text."""

@@ -28,8 +28,10 @@ from distillwatch.features.cache import TextFeatureCache
 from distillwatch.features.classifiers import TextClassifiers, TextScores
 from distillwatch.features.fingerprint import (
     NUM_BANDS,
+    SHINGLE_SEED,
     band_keys,
-    minhash_signatures,
+    shingle_hashes_from_lists,
+    signatures_from_shingles,
 )
 from distillwatch.features.text import (
     PyRegex,
@@ -123,8 +125,10 @@ def _keyed_exprs() -> list[pl.Expr]:
 
 
 @cache
-def _tokens_expr() -> pl.Expr:
-    return tokens_expr(pl.col("template")).alias("tokens")
+def _token_hashes_expr() -> pl.Expr:
+    """The template tokens' shingle-seed hashes (what MinHash takes), hashed in
+    the query: the token strings never leave Polars."""
+    return tokens_expr(pl.col("template")).list.eval(pl.element().hash(seed=SHINGLE_SEED))
 
 
 @cache
@@ -144,30 +148,20 @@ def score_texts(distinct: pl.DataFrame, clf: TextClassifiers) -> dict[str, np.nd
             *_text_exprs(),
             clf.unigram_expr(pl.col("system"), pl.col("prompt")).alias("grams"),
         )
-        .with_columns(_tokens_expr(), _template_key_expr().alias("template_key"))
+        .with_columns(
+            _token_hashes_expr().alias("token_hashes"),
+            _template_key_expr().alias("template_key"),
+        )
         .collect()
     )
-    return _text_columns(
-        tmpl["tokens"],
+    bands = band_keys(signatures_from_shingles(*shingle_hashes_from_lists(tmpl["token_hashes"])))
+    return _text_dict(
+        bands,
         tmpl["template_key"].to_numpy(),
         tmpl["sys_key"].to_numpy(),
         tmpl["empty"].to_numpy(),
-        tmpl["grams"],
-        clf,
+        clf.score_unigrams(tmpl["grams"]),
     )
-
-
-def _text_columns(
-    tokens: pl.Series,
-    template_key: np.ndarray,
-    sys_key: np.ndarray,
-    empty: np.ndarray,
-    grams: pl.Series,
-    clf: TextClassifiers,
-) -> dict[str, np.ndarray]:
-    """TEXT_DTYPES columns from template tokens, keys, empty flags and unigram hash lists."""
-    bands = band_keys(minhash_signatures(tokens))
-    return _text_dict(bands, template_key, sys_key, empty, clf.score_unigrams(grams))
 
 
 def _text_dict(
