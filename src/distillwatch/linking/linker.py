@@ -72,6 +72,7 @@ from distillwatch.linking.evidence import (
     ATTACH_ONLY_CODES,
     BASE_WEIGHT,
     END_USER_KINDS,
+    IS_ATTACH_ONLY,
     KIND_CODE,
     AccountFacts,
     compact,
@@ -661,7 +662,7 @@ class CampaignLinker:
         ] + self._raw
         rows = []
         for ev in parts:  # tooling rows of candidates only (a small share)
-            keep = np.isin(ev["kind"], ATTACH_ONLY_CODES) & cand[ev["node"]]
+            keep = IS_ATTACH_ONLY[ev["kind"]] & cand[ev["node"]]
             if keep.any():
                 rows.append({c: ev[c][keep] for c in ("key", "kind", "node")})
         if not rows:
