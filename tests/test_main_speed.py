@@ -140,3 +140,39 @@ def test_communities_equal_with_the_graph_built_by_add_edges(seed: int) -> None:
     want = np.full(n, -1, np.int64)
     want[used] = part.membership
     assert got.tolist() == want.tolist()
+
+
+def test_tooling_parts_equal_a_fresh_filter() -> None:
+    from distillwatch.linking import CampaignLinker
+    from distillwatch.linking.evidence import compact
+    from distillwatch.scoring.config import Settings
+
+    rng = np.random.default_rng(0)
+
+    def chunk(n: int) -> dict[str, np.ndarray]:
+        return {
+            "key": rng.integers(1, 50, n).astype(np.uint64),
+            "kind": rng.integers(0, len(KIND_NAMES), n).astype(np.int8),
+            "node": rng.integers(0, 30, n).astype(np.int32),
+            "a": rng.integers(0, 9, n).astype(np.uint64),
+            "b": rng.integers(0, 9, n).astype(np.uint64),
+        }
+
+    def fresh(parts: list[pl.DataFrame | dict[str, np.ndarray]]) -> list[list[list[int]]]:
+        out = []
+        for p in parts:
+            kind = np.asarray(p["kind"])
+            tool = np.isin(kind, ATTACH_ONLY_CODES)
+            out.append([np.asarray(p[c])[tool].tolist() for c in ("key", "kind", "node")])
+        return out
+
+    linker = CampaignLinker(Settings.load())
+    linker._pending = [compact([chunk(40)])]
+    linker._raw = [chunk(30), chunk(25)]
+    for _ in range(2):  # the second time from the memo
+        got = [[t[c].tolist() for c in ("key", "kind", "node")] for t in linker._tooling_parts()]
+        assert got == fresh([*linker._pending, *linker._raw])
+    linker._raw = [linker._raw[1], chunk(12)]  # parts leave and arrive
+    got = [[t[c].tolist() for c in ("key", "kind", "node")] for t in linker._tooling_parts()]
+    assert got == fresh([*linker._pending, *linker._raw])
+    assert len(linker._tooling_memo) == 3
