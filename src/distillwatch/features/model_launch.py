@@ -37,10 +37,13 @@ class ModelLaunchTracker:
         if self.start_ms is None:
             self.start_ms = lo
         if isinstance(feat, pl.DataFrame):
-            models = feat.get_column("model").fill_null("").to_numpy()
+            col = feat.get_column("model").fill_null("")
+            models = col.to_numpy()
+            # Polars hashes the strings; np.unique sorted Python objects (~10x slower)
+            uniq = set(col.to_list()) if n < 64 else set(col.unique().to_list())
         else:
             models = np.array(["" if m is None else m for m in feat["model"]], dtype=object)
-        uniq = set(models.tolist()) if n < 64 else set(np.unique(models).tolist())
+            uniq = set(models.tolist())
         for m in uniq - self.first_seen.keys():
             self.first_seen[m] = int(ts[models == m].min())
         active = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from distillwatch.signals.state import EntityState, StateView
+from distillwatch.signals.state import BlockColumns, EntityState, StateView
 
 MIN_COLS = ("first_ts", "first_review_ms", "first_enforce_ms")
 MAX_COLS = ("last_ts", "last_day", "active_days", "reseller")
@@ -40,11 +40,16 @@ def aggregate_state(
     order = np.argsort(group, kind="stable")
     group = group[order]
     present, starts = np.unique(group, return_index=True)
+    # the members' whole rows, gathered once per block in group order: each
+    # column below is then a (contiguous) copy of a view, not two gathers
+    num, hll = (
+        _gathered([getattr(st, block) for st, _, _ in parts], [r for _, r, _ in parts], order)
+        for block in ("num", "hll")
+    )
+    blocks = BlockColumns(num, hll)
     out: dict[str, np.ndarray] = {}
     for name, col in state.cols.items():
-        vals = np.concatenate([st.cols[name][np.asarray(r, dtype=np.int64)] for st, r, _ in parts])[
-            order
-        ]
+        vals = np.ascontiguousarray(blocks[name])
         shape = (n_groups, *col.shape[1:])
         if len(group) == 0:
             out[name] = np.zeros(shape, dtype=col.dtype)
@@ -71,3 +76,13 @@ def aggregate_state(
             acc = np.nan_to_num(acc)
         out[name] = acc
     return StateView(out, [f"campaign:{g}" for g in range(n_groups)])
+
+
+def _gathered(blocks: list[np.ndarray], rows: list[np.ndarray], order: np.ndarray) -> np.ndarray:
+    """Rows ``rows[j]`` of each ``blocks[j]``, concatenated, then taken in ``order``
+    (one gather for a single part)."""
+    if len(blocks) == 1:
+        return blocks[0][np.asarray(rows[0], dtype=np.int64)[order]]
+    return np.concatenate(
+        [b[np.asarray(r, dtype=np.int64)] for b, r in zip(blocks, rows, strict=True)]
+    )[order]

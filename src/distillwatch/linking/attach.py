@@ -32,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.evidence import ATTACH_ONLY_CODES, BASE_WEIGHT
+from distillwatch.linking.evidence import BASE_WEIGHT, IS_ATTACH_ONLY
 from distillwatch.linking.graph import key_weights
 from distillwatch.linking.order import argsort_bounded, argsort_hashed, run_starts
 
@@ -412,7 +412,7 @@ def _entries(
     pos = pos[found]
     kind, df = f_kind[pos], f_df[pos]
     # join-only (tooling) keys say nothing about a pair of accounts: campaign share only
-    tool = np.isin(kind, ATTACH_ONLY_CODES)
+    tool = IS_ATTACH_ONLY[kind]
     pair = np.where(tool, 0.0, key_weights(kind, df))
     w = np.maximum(pair, campaign_share_weights(kind, df, held[found]))
     return uk[found], best[found], w, tool

@@ -72,6 +72,7 @@ from distillwatch.linking.evidence import (
     ATTACH_ONLY_CODES,
     BASE_WEIGHT,
     END_USER_KINDS,
+    IS_ATTACH_ONLY,
     KIND_CODE,
     AccountFacts,
     compact,
@@ -346,6 +347,7 @@ class CampaignLinker:
         self._tooling_of: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
         self._log_start = np.iinfo(np.int64).max
         self._last_cohort_check = -(2**62)
+        self._tooling_memo: dict[int, tuple[object, dict[str, np.ndarray]]] = {}
 
     # ---- observe ----------------------------------------------------------------
     def _nodes(self, ids: pl.Series, end_user: bool = False) -> np.ndarray:
@@ -656,12 +658,9 @@ class CampaignLinker:
         cand = self._cohort_candidates(out)
         if not cand.any():
             return False
-        parts = [
-            {c: f[c].to_numpy() for c in ("key", "kind", "node")} for f in self._pending
-        ] + self._raw
         rows = []
-        for ev in parts:  # tooling rows of candidates only (a small share)
-            keep = np.isin(ev["kind"], ATTACH_ONLY_CODES) & cand[ev["node"]]
+        for ev in self._tooling_parts():  # tooling rows of candidates only
+            keep = cand[ev["node"]]
             if keep.any():
                 rows.append({c: ev[c][keep] for c in ("key", "kind", "node")})
         if not rows:
@@ -670,6 +669,23 @@ class CampaignLinker:
         coh = activation_cohorts(recent, self._freq, self._first_ms[:n], cand, self.p.cohort)
         # only new information: a cohort with an account no campaign holds yet
         return bool(((coh >= 0) & (camp < 0)).any())
+
+    def _tooling_parts(self) -> list[dict[str, np.ndarray]]:
+        """The join-only (tooling) rows (key, kind, node) of each pending frame and
+        raw evidence chunk, in that order. Each chunk is filtered once, not at
+        every hourly check until the next rebuild merges it (the parts are never
+        modified; the memo keeps only the current ones)."""
+        memo: dict[int, tuple[object, dict[str, np.ndarray]]] = {}
+        parts: list[pl.DataFrame | dict[str, np.ndarray]] = [*self._pending, *self._raw]
+        for part in parts:
+            got = self._tooling_memo.get(id(part))
+            if got is None or got[0] is not part:
+                ev = {c: np.asarray(part[c]) for c in ("key", "kind", "node")}
+                tool = IS_ATTACH_ONLY[ev["kind"]]
+                got = (part, {c: v[tool] for c, v in ev.items()})
+            memo[id(part)] = got
+        self._tooling_memo = memo
+        return [t for _, t in memo.values()]
 
     def _new_group(self, camp: np.ndarray, held: np.ndarray, fresh: np.ndarray) -> bool:
         """A new tooling group (:func:`distillwatch.linking.resold.due_groups`)

@@ -314,8 +314,14 @@ class EvidenceTable:
         dropped = np.flatnonzero(~keep_old)
         dest_new = np.arange(len(ins)) + ins - np.searchsorted(dropped, ins)
         total = m - len(dropped) + len(ins)
+        # each output row's old row (0 where a new row goes): one gather per
+        # column, then the new rows scattered in (half the time of a boolean
+        # compress plus a boolean-mask assignment per column)
+        take = np.zeros(total, np.intp)
         old_slot = np.ones(total, bool)
         old_slot[dest_new] = False
+        take[old_slot] = np.flatnonzero(keep_old)
+        del old_slot, keep_old
         # column by column, each old one released once copied (peak: the table
         # plus one column, not two tables)
         old["n"] = n_old
@@ -323,8 +329,9 @@ class EvidenceTable:
         self.cols, self._frame = {}, None
         out: dict[str, np.ndarray] = {}
         for c, dt in COLS.items():
-            col = np.empty(total, dt)
-            col[old_slot] = old.pop(c)[keep_old]
+            was = old.pop(c)
+            col = np.take(was, take).astype(dt, copy=False) if m else np.empty(total, dt)
+            del was
             col[dest_new] = added_cols[c] if c in added_cols else new.pop(c)[src]
             out[c] = col
         self.cols = out
