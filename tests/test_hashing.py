@@ -92,10 +92,10 @@ def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
     words = ["step", "reason", "grade", "the", "answer", "思", "考", "x1", "é", "\n", "\n", "a"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 30)))) for _ in range(120)]
     texts += ["", "a", "think", "\n", "\n\n", "a\n", "step\nstep step step step step"]
-    for k in (1, 3, 5):
-        clf = TextClassifiers(f, np.arange(f), w, b, 2000, 500, k, np.arange(f), ww, wb)
-        got = clf.logits(text_grams(texts))
-        whole = linear_scores(texts, w.astype(np.float32), b)
+    for k, pc in ((1, 0), (3, 0), (5, 0), (1, 3), (4, 3), (5, 5)):
+        clf = TextClassifiers(f, np.arange(f), w, b, 2000, 500, k, np.arange(f), ww, wb, pc)
+        got = clf.logits(text_grams(texts, pc))
+        whole = linear_scores(texts, w.astype(np.float32), b, pc)
         for i, t in enumerate(texts):
             want = whole[i].copy()
             windows = []
@@ -106,9 +106,41 @@ def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
                     [" ".join(toks[a : a + n]) for a in range(len(toks) - n + 1)] if n else []
                 )
             if windows:
-                best = linear_scores(windows, ww.astype(np.float32), wb).max(axis=0)
+                best = linear_scores(windows, ww.astype(np.float32), wb, pc).max(axis=0)
                 want[:2] = np.maximum(want[:2], best)
             assert np.array_equal(got[i], want), (k, t)
         for i in range(0, len(texts), 11):
-            assert np.array_equal(clf.logits(text_grams([texts[i]]))[0], got[i])
-            assert np.array_equal(clf.logits(text_grams(texts[i::-1]))[0], got[i])
+            assert np.array_equal(clf.logits(clf.grams([texts[i]]))[0], got[i])
+            assert np.array_equal(clf.logits(clf.grams(texts[i::-1]))[0], got[i])
+
+
+def test_prefix_features_relate_inflections() -> None:
+    """prefix_chars K: every token (not line breaks) adds one feature, its first K
+    characters hashed apart from the unigrams, so inflections share it; K = 0 is the
+    word-only feature space."""
+    from distillwatch.features.hashing import gram_hashes, text_grams
+
+    f = 1 << 20
+    texts = ["Explain", "explanation", "Überlegung", "überlegen", "рассуждения", "рассуждай", "ab"]
+    for k in (0, 5):
+        x = hashed_ngrams(texts, f, k).toarray()
+        overlap = [((x[i] > 0) & (x[i + 1] > 0)).sum() for i in range(0, 6, 2)]
+        assert overlap == ([0, 0, 0] if k == 0 else [1, 1, 1])
+    # "think" (K chars) and "thinking" share the prefix feature, not the unigram
+    a, b = hashed_ngrams(["think", "thinking"], f, 5).toarray()
+    assert ((a > 0) & (b > 0)).sum() == 1
+    # one prefix per token: 3T - 1 grams on a line of T tokens, line breaks excluded
+    rows, _, n = gram_hashes(["step one\nstep two", "思考 x"], 5)
+    assert np.bincount(rows, minlength=n).tolist() == [3 * 4 - 1, 3 * 2 - 1]
+    g = text_grams(["step one\nstep two"], 5)
+    assert g.pre is not None and len(g.pre) == len(g.uni) == 4
+    assert text_grams(["step one"]).pre is None
+
+
+def test_prefix_single_path_equals_batch_row() -> None:
+    texts = ["Explain step by step, step by step!", "Ünïcode wörds über alles", "x", "思考一下"]
+    batch = hashed_ngrams(texts, 4096, 4)
+    for i, t in enumerate(texts):
+        idx, val = hashed_ngrams_one(t, 4096, 4)
+        np.testing.assert_array_equal(idx, batch[i].indices)
+        np.testing.assert_allclose(val, batch[i].data, rtol=1e-6)
