@@ -14,8 +14,8 @@ What it does (details and the label rules: docs/classifiers.md):
    and the real FastChat / distilabel judge templates; phrasings and templates are also
    split into train and test.  ``cot``/``rubric`` depend only on the wrapper, never on
    the corpus; ``capability`` comes from the source unit (keyword-verified where mixed).
-3. Fits the whole-text heads (logistic regressions on hashed word 1-2 grams plus each
-   token's first ``PREFIX_CHARS`` characters, a sub-word feature).
+3. Fits the whole-text heads (logistic regressions on hashed word 1-2 grams plus the
+   first ``PREFIX_CHARS`` characters of each longer token, a sub-word feature).
 4. Fits the two window heads (cot, rubric) on windows, the unit they score at inference
    (``WINDOW_TOKENS`` tokens of one line, or a shorter line): a window around each
    instruction with its labels, random windows of requests negative for both heads,
@@ -59,7 +59,7 @@ from distillwatch.features.hashing import text_grams
 
 REPO = Path(__file__).resolve().parents[1]
 N_FEATURES = 2**18
-PREFIX_CHARS = 0  # sub-word feature: each token's first PREFIX_CHARS characters (0: none)
+PREFIX_CHARS = 0  # sub-word prefix length for tokens longer than it (0: none; see docs)
 C_BINARY = 10.0
 C_CAPABILITY = 4.0
 PRUNE_EPS = 2e-3  # rows whose largest |weight| is below this are dropped from the artefact
@@ -161,8 +161,8 @@ def best_windows(
     g = text_grams(texts, PREFIX_CHARS)
     m = np.uint64(len(w))
     tok = w[(g.uni % m).astype(np.int64)]
-    if g.pre is not None:  # a token's prefix feature weighs with it
-        tok = tok + w[(g.pre % m).astype(np.int64)]
+    if g.pre is not None:  # a token's prefix feature weighs with it (not counted)
+        tok = tok + np.where(g.pre != 0, w[(g.pre % m).astype(np.int64)], 0.0)
     nb = w[(g.next_big % m).astype(np.int64)]
     ends = np.cumsum(g.line_lens) - 1
     nb[ends] = 0
@@ -172,8 +172,7 @@ def best_windows(
     first = ends - g.line_lens + 1
     a = np.repeat(first - np.cumsum(count) + count, count) + np.arange(count.sum())
     s = np.repeat(size, count)
-    per_token = 3 if g.pre is not None else 2  # grams per token (less the last bigram)
-    logit = (prefix[a + s] - prefix[a] - nb[a + s - 1]) / np.sqrt(per_token * s - 1) + b
+    logit = (prefix[a + s] - prefix[a] - nb[a + s - 1]) / np.sqrt(2 * s - 1) + b
     row = np.repeat(g.line_row, count)
     order = np.lexsort((-logit, row))
     best = order[np.flatnonzero(np.r_[True, row[order][1:] != row[order][:-1]])]

@@ -115,9 +115,9 @@ def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
 
 
 def test_prefix_features_relate_inflections() -> None:
-    """prefix_chars K: every token (not line breaks) adds one feature, its first K
-    characters hashed apart from the unigrams, so inflections share it; K = 0 is the
-    word-only feature space."""
+    """prefix_chars K: every token longer than K characters adds one feature, its first
+    K characters hashed apart from the unigrams, so inflections share it; the scale
+    stays 1/sqrt(word grams); K = 0 is the word-only feature space."""
     from distillwatch.features.hashing import gram_hashes, text_grams
 
     f = 1 << 20
@@ -126,14 +126,20 @@ def test_prefix_features_relate_inflections() -> None:
         x = hashed_ngrams(texts, f, k).toarray()
         overlap = [((x[i] > 0) & (x[i + 1] > 0)).sum() for i in range(0, 6, 2)]
         assert overlap == ([0, 0, 0] if k == 0 else [1, 1, 1])
-    # "think" (K chars) and "thinking" share the prefix feature, not the unigram
-    a, b = hashed_ngrams(["think", "thinking"], f, 5).toarray()
-    assert ((a > 0) & (b > 0)).sum() == 1
-    # one prefix per token: 3T - 1 grams on a line of T tokens, line breaks excluded
-    rows, _, n = gram_hashes(["step one\nstep two", "思考 x"], 5)
-    assert np.bincount(rows, minlength=n).tolist() == [3 * 4 - 1, 3 * 2 - 1]
-    g = text_grams(["step one\nstep two"], 5)
+    # tokens of K characters or fewer (CJK characters: one) have none
+    a, b = hashed_ngrams(["think 思考", "thinking"], f, 5).toarray()
+    assert ((a > 0) & (b > 0)).sum() == 0
+    assert (a > 0).sum() == 5 and (b > 0).sum() == 2
+    # the scale: 1/sqrt(2T - 1) on a line of T tokens, line breaks and prefixes excluded
+    rows, _, n, per_row = gram_hashes(["stepping one\nsteps two", "思考 x"], 4)
+    assert per_row.tolist() == [2 * 4 - 1, 2 * 2 - 1]
+    assert np.bincount(rows, minlength=n).tolist() == [2 * 4 - 1 + 2, 2 * 2 - 1]
+    x = hashed_ngrams(["stepping one steps two"], f, 4).toarray()[0]
+    # 7 word grams, and "stepping" and "steps" share the prefix "step" (counted twice)
+    assert np.allclose(np.sort(x[x > 0]) * np.sqrt(7), [1] * 7 + [2])
+    g = text_grams(["stepping one\nsteps two"], 4)
     assert g.pre is not None and len(g.pre) == len(g.uni) == 4
+    assert (g.pre != 0).tolist() == [True, False, True, False]
     assert text_grams(["step one"]).pre is None
 
 

@@ -3,8 +3,8 @@
 Three heads share one stateless feature space: hashed word 1-2 grams of the
 request text (:mod:`distillwatch.features.hashing`: lowercase, tokens of two or
 more word characters or one Han/kana/Hangul character, unigrams plus adjacent
-bigrams, plus each token's first ``prefix_chars`` characters as a sub-word
-feature when the artefact sets it, l2-normalised counts).  Two more heads, for cot and rubric, score
+bigrams, plus the first ``prefix_chars`` characters of each longer token as a
+sub-word feature when the artefact sets it, l2-normalised counts).  Two more heads, for cot and rubric, score
 windows: ``window_tokens`` consecutive tokens of one line, or a shorter line,
 each scored like a text of its own; a request's cot (rubric) is the larger of
 the whole-text head and its best window, so that a short demand appended to a
@@ -253,18 +253,19 @@ class TextClassifiers:
         uni_cols = self._feature_cols(grams.uni)
         big_cols = self._feature_cols(grams.next_big)
         parts = [(grams.row_of, uni_cols), (grams.row_of[grams.pair], big_cols[grams.pair])]
-        pre_cols = None if grams.pre is None else self._feature_cols(grams.pre)
-        if pre_cols is not None:
-            parts.append((grams.row_of, pre_cols))
-        z = linear_scores_from_cols(grams.n, parts, self._weights, self._bias)
+        pre_cols = pre_has = None
+        extra = []
+        if grams.pre is not None:  # prefix features: scaled like the grams, not counted
+            pre_cols = self._feature_cols(grams.pre)
+            pre_has = grams.pre != 0
+            extra.append((grams.row_of[pre_has], pre_cols[pre_has]))
+        z = linear_scores_from_cols(grams.n, parts, self._weights, self._bias, extra)
         k = self.window_tokens
         if k and len(grams.line_lens):
             best, size = window_max_sums(
-                grams.line_lens, uni_cols, big_cols, self._window_weights, k, pre_cols
+                grams.line_lens, uni_cols, big_cols, self._window_weights, k, pre_cols, pre_has
             )
-            # grams in a window: unigrams, bigrams and (one per token) prefixes
-            n_grams = (3.0 if pre_cols is not None else 2.0) * size - 1.0
-            scale = WINDOW_SCALE * np.sqrt(n_grams)
+            scale = WINDOW_SCALE * np.sqrt(2.0 * size - 1.0)  # grams in a window
             zw = (best / scale[:, None] + self._window_bias.astype(np.float64)).astype(np.float32)
             # the best line of each row (lines are in row order)
             starts = np.ones(len(grams.line_row), dtype=bool)

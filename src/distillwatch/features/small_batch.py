@@ -302,7 +302,7 @@ class _TextWork:
         h.want(HASH64_SEED, new)
         h.want(SHINGLE_SEED, itertools.chain.from_iterable(self.tokens.values()))
         h.want(HASH_SEED, itertools.chain.from_iterable(self.grams))
-        # the prefix feature of every token (hashed with its own seed)
+        # the prefix feature of every long token (hashed with its own seed; None: none)
         k = clf.prefix_chars
         self.prefixes = [[prefix_py(g, k) for g in gs] for gs in self.grams] if k else []
         if k:
@@ -400,7 +400,7 @@ def _fresh_text(
         grams = w.grams[j]
         gram_hashes.extend([h.hash(HASH_SEED, g) for g in grams])
         if k:
-            pre_hashes.extend([h.hash(PREFIX_SEED, g) for g in w.prefixes[j]])
+            pre_hashes.extend([0 if g is None else h.hash(PREFIX_SEED, g) for g in w.prefixes[j]])
         gram_lens.append(len(grams))
     template_key = np.array([feats[t][0] for t in templates], dtype=np.uint64)
     bands = np.array([feats[t][1] for t in templates], dtype=np.uint64).reshape(-1, NUM_BANDS)
