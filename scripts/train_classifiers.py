@@ -14,7 +14,8 @@ What it does (details and the label rules: docs/classifiers.md):
    and the real FastChat / distilabel judge templates; phrasings and templates are also
    split into train and test.  ``cot``/``rubric`` depend only on the wrapper, never on
    the corpus; ``capability`` comes from the source unit (keyword-verified where mixed).
-3. Fits the whole-text heads (logistic regressions on hashed word 1-2 grams).
+3. Fits the whole-text heads (logistic regressions on hashed word 1-2 grams plus the
+   first ``PREFIX_CHARS`` characters of each longer token, a sub-word feature).
 4. Fits the two window heads (cot, rubric) on windows, the unit they score at inference
    (``WINDOW_TOKENS`` tokens of one line, or a shorter line): a window around each
    instruction with its labels, random windows of requests negative for both heads,
@@ -58,6 +59,7 @@ from distillwatch.features.hashing import text_grams
 
 REPO = Path(__file__).resolve().parents[1]
 N_FEATURES = 2**18
+PREFIX_CHARS = 0  # sub-word prefix length for tokens longer than it (0: none; see docs)
 C_BINARY = 10.0
 C_CAPABILITY = 4.0
 PRUNE_EPS = 2e-3  # rows whose largest |weight| is below this are dropped from the artefact
@@ -78,7 +80,7 @@ def data_dir() -> Path:
 
 def vectorise(examples: list[Example]) -> sparse.csr_matrix:
     texts = [request_text(e.system, e.prompt) for e in examples]
-    return vectorize(texts, N_FEATURES)
+    return vectorize(texts, N_FEATURES, PREFIX_CHARS)
 
 
 def fit_binary(
@@ -140,13 +142,14 @@ def scorer(m: Model) -> TextClassifiers:
         wkeep,
         ww16,
         m.window_bias,
+        PREFIX_CHARS,
     )
 
 
 def predict(ex: list[Example], m: Model) -> np.ndarray:
     """Logits [n, len(HEADS)] exactly as the shipped artefact scores the requests."""
-    grams = text_grams([request_text(e.system, e.prompt) for e in ex])
-    return scorer(m).logits(grams).astype(np.float64)
+    clf = scorer(m)
+    return clf.logits(clf.grams([request_text(e.system, e.prompt) for e in ex])).astype(np.float64)
 
 
 def best_windows(
@@ -155,9 +158,11 @@ def best_windows(
     """Per text with tokens, its highest-scoring window under window head ``w`` [F] and
     bias ``b``: (text indices, first token among the text's tokens without line breaks,
     window size, logit)."""
-    g = text_grams(texts)
+    g = text_grams(texts, PREFIX_CHARS)
     m = np.uint64(len(w))
     tok = w[(g.uni % m).astype(np.int64)]
+    if g.pre is not None:  # a token's prefix feature weighs with it (not counted)
+        tok = tok + np.where(g.pre != 0, w[(g.pre % m).astype(np.int64)], 0.0)
     nb = w[(g.next_big % m).astype(np.int64)]
     ends = np.cumsum(g.line_lens) - 1
     nb[ends] = 0
@@ -322,6 +327,7 @@ def save(path: Path, m: Model) -> None:
         window_index=wkeep.astype(np.int32),
         window_weights=ww16.astype(np.float16),
         window_bias=m.window_bias.astype(np.float32),
+        prefix_chars=np.int64(PREFIX_CHARS),
     )
     print(
         f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB, {len(keep)} of {N_FEATURES} rows,"
@@ -330,6 +336,7 @@ def save(path: Path, m: Model) -> None:
 
 
 def main() -> None:
+    global PREFIX_CHARS
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -342,7 +349,11 @@ def main() -> None:
     ap.add_argument(
         "--eval-artefact", type=Path, default=None, help="also save the train-only fit here"
     )
+    ap.add_argument(
+        "--prefix-chars", type=int, default=PREFIX_CHARS, help="sub-word prefix length (0: none)"
+    )
     args = ap.parse_args()
+    PREFIX_CHARS = args.prefix_chars
     t0 = time.time()
     train, test = build_examples(data_dir(), seed=args.seed)
     print(f"examples: train {len(train)}, test {len(test)} ({time.time() - t0:.0f}s)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,7 +147,8 @@ def test_lean_features_match_batch_vectorizer(clf: TextClassifiers) -> None:
     text = request_text(
         "System: be brief", "Ünïcode wörds, repeated repeated words & 42 numbers\nNew line"
     )
-    row = vectorize([text, "padding so the batch has two rows"], clf.n_features)[0].tocsr()
+    pad = "padding so the batch has two rows"
+    row = vectorize([text, pad], clf.n_features, clf.prefix_chars)[0].tocsr()
     idx, val = clf.features_one(text)
     order = np.argsort(idx)
     np.testing.assert_array_equal(idx[order], row.indices[np.argsort(row.indices)])
@@ -295,3 +297,20 @@ def test_windows_do_not_depend_on_the_batch(clf: TextClassifiers) -> None:
         one = clf.score([None], [texts[i]])
         assert one.cot[0] == batch.cot[i] and one.rubric[0] == batch.rubric[i]
         assert np.array_equal(one.capability_proba[0], batch.capability_proba[i])
+
+
+def test_artefact_without_prefix_chars_loads_as_word_grams(tmp_path: Path) -> None:
+    """An older artefact (no ``prefix_chars``) loads with no prefix features; the field
+    round-trips otherwise."""
+    ref = resources.files("distillwatch") / "models" / "text_classifiers.npz"
+    with resources.as_file(ref) as path, np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    shipped = int(arrays.pop("prefix_chars", 0))
+    assert TextClassifiers.load().prefix_chars == shipped
+    np.savez(tmp_path / "old.npz", **arrays)
+    old = TextClassifiers.from_npz(tmp_path / "old.npz")
+    assert old.prefix_chars == 0
+    texts = ["Explain your reasoning step by step.", "Grade this answer from 1 to 10."]
+    assert old.score([None] * 2, texts).cot.shape == (2,)
+    np.savez(tmp_path / "new.npz", **arrays, prefix_chars=np.int64(4))
+    assert TextClassifiers.from_npz(tmp_path / "new.npz").prefix_chars == 4

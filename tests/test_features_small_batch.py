@@ -396,6 +396,41 @@ def test_fixture_events_both_paths(clf: TextClassifiers) -> None:
             both_paths(batch.slice(i, 1), clf)
 
 
+def _random_classifier(prefix_chars: int) -> TextClassifiers:
+    """Dense random weights on every feature (window heads too): any gram or prefix
+    that differs between the paths moves the scores."""
+    from distillwatch.features.classifiers import HEADS
+
+    rng = np.random.default_rng(prefix_chars)
+    f = 1 << 12
+    return TextClassifiers(
+        f,
+        np.arange(f),
+        rng.normal(size=(f, len(HEADS))).astype(np.float16),
+        rng.normal(size=len(HEADS)).astype(np.float32),
+        window_tokens=6,
+        window_index=np.arange(f),
+        window_weights=rng.normal(size=(f, 2)).astype(np.float16),
+        window_bias=rng.normal(size=2).astype(np.float32),
+        prefix_chars=prefix_chars,
+    )
+
+
+@pytest.mark.parametrize("prefix_chars", [0, 1, 5])
+def test_prefix_features_both_paths(prefix_chars: int) -> None:
+    clf = _random_classifier(prefix_chars)
+    for batch in iter_event_batches(FIXTURES / "good.jsonl", RejectSink()):
+        both_paths(batch, clf)
+        for i in range(batch.num_rows):
+            both_paths(batch.slice(i, 1), clf)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=batches())
+def test_small_path_equals_batch_path_with_prefixes(batch: pa.RecordBatch) -> None:
+    both_paths(batch, _random_classifier(4))
+
+
 def test_small_path_uses_the_cache(sim_events: pl.DataFrame, clf: TextClassifiers) -> None:
     events = sim_events[:200]
     plain = compute_features(events, clf, small_batch_max=0)

@@ -92,10 +92,10 @@ def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
     words = ["step", "reason", "grade", "the", "answer", "思", "考", "x1", "é", "\n", "\n", "a"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 30)))) for _ in range(120)]
     texts += ["", "a", "think", "\n", "\n\n", "a\n", "step\nstep step step step step"]
-    for k in (1, 3, 5):
-        clf = TextClassifiers(f, np.arange(f), w, b, 2000, 500, k, np.arange(f), ww, wb)
-        got = clf.logits(text_grams(texts))
-        whole = linear_scores(texts, w.astype(np.float32), b)
+    for k, pc in ((1, 0), (3, 0), (5, 0), (1, 3), (4, 3), (5, 5)):
+        clf = TextClassifiers(f, np.arange(f), w, b, 2000, 500, k, np.arange(f), ww, wb, pc)
+        got = clf.logits(text_grams(texts, pc))
+        whole = linear_scores(texts, w.astype(np.float32), b, pc)
         for i, t in enumerate(texts):
             want = whole[i].copy()
             windows = []
@@ -106,9 +106,47 @@ def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
                     [" ".join(toks[a : a + n]) for a in range(len(toks) - n + 1)] if n else []
                 )
             if windows:
-                best = linear_scores(windows, ww.astype(np.float32), wb).max(axis=0)
+                best = linear_scores(windows, ww.astype(np.float32), wb, pc).max(axis=0)
                 want[:2] = np.maximum(want[:2], best)
             assert np.array_equal(got[i], want), (k, t)
         for i in range(0, len(texts), 11):
-            assert np.array_equal(clf.logits(text_grams([texts[i]]))[0], got[i])
-            assert np.array_equal(clf.logits(text_grams(texts[i::-1]))[0], got[i])
+            assert np.array_equal(clf.logits(clf.grams([texts[i]]))[0], got[i])
+            assert np.array_equal(clf.logits(clf.grams(texts[i::-1]))[0], got[i])
+
+
+def test_prefix_features_relate_inflections() -> None:
+    """prefix_chars K: every token longer than K characters adds one feature, its first
+    K characters hashed apart from the unigrams, so inflections share it; the scale
+    stays 1/sqrt(word grams); K = 0 is the word-only feature space."""
+    from distillwatch.features.hashing import gram_hashes, text_grams
+
+    f = 1 << 20
+    texts = ["Explain", "explanation", "Überlegung", "überlegen", "рассуждения", "рассуждай", "ab"]
+    for k in (0, 5):
+        x = hashed_ngrams(texts, f, k).toarray()
+        overlap = [((x[i] > 0) & (x[i + 1] > 0)).sum() for i in range(0, 6, 2)]
+        assert overlap == ([0, 0, 0] if k == 0 else [1, 1, 1])
+    # tokens of K characters or fewer (CJK characters: one) have none
+    a, b = hashed_ngrams(["think 思考", "thinking"], f, 5).toarray()
+    assert ((a > 0) & (b > 0)).sum() == 0
+    assert (a > 0).sum() == 5 and (b > 0).sum() == 2
+    # the scale: 1/sqrt(2T - 1) on a line of T tokens, line breaks and prefixes excluded
+    rows, _, n, per_row = gram_hashes(["stepping one\nsteps two", "思考 x"], 4)
+    assert per_row.tolist() == [2 * 4 - 1, 2 * 2 - 1]
+    assert np.bincount(rows, minlength=n).tolist() == [2 * 4 - 1 + 2, 2 * 2 - 1]
+    x = hashed_ngrams(["stepping one steps two"], f, 4).toarray()[0]
+    # 7 word grams, and "stepping" and "steps" share the prefix "step" (counted twice)
+    assert np.allclose(np.sort(x[x > 0]) * np.sqrt(7), [1] * 7 + [2])
+    g = text_grams(["stepping one\nsteps two"], 4)
+    assert g.pre is not None and len(g.pre) == len(g.uni) == 4
+    assert (g.pre != 0).tolist() == [True, False, True, False]
+    assert text_grams(["step one"]).pre is None
+
+
+def test_prefix_single_path_equals_batch_row() -> None:
+    texts = ["Explain step by step, step by step!", "Ünïcode wörds über alles", "x", "思考一下"]
+    batch = hashed_ngrams(texts, 4096, 4)
+    for i, t in enumerate(texts):
+        idx, val = hashed_ngrams_one(t, 4096, 4)
+        np.testing.assert_array_equal(idx, batch[i].indices)
+        np.testing.assert_allclose(val, batch[i].data, rtol=1e-6)

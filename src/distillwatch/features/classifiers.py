@@ -3,7 +3,8 @@
 Three heads share one stateless feature space: hashed word 1-2 grams of the
 request text (:mod:`distillwatch.features.hashing`: lowercase, tokens of two or
 more word characters or one Han/kana/Hangul character, unigrams plus adjacent
-bigrams, l2-normalised counts).  Two more heads, for cot and rubric, score
+bigrams, plus the first ``prefix_chars`` characters of each longer token as a
+sub-word feature when the artefact sets it, l2-normalised counts).  Two more heads, for cot and rubric, score
 windows: ``window_tokens`` consecutive tokens of one line, or a shorter line,
 each scored like a text of its own; a request's cot (rubric) is the larger of
 the whole-text head and its best window, so that a short demand appended to a
@@ -18,7 +19,8 @@ the hashed feature indices with a non-zero weight, a float16 weight matrix
 ``[k, 2 + len(CAPABILITIES)]`` (columns: cot, rubric, one per capability), the
 biases and the vectoriser parameters, and the same for the window heads
 (``window_index``, ``window_weights`` ``[k', 2]``, ``window_bias``,
-``window_tokens``; an artefact without them scores whole texts only).  No pickle.  ``scripts/train_classifiers.py``
+``window_tokens``; an artefact without them scores whole texts only), and
+``prefix_chars`` (absent: 0, no prefix features, the older artefacts).  No pickle.  ``scripts/train_classifiers.py``
 rebuilds it; ``docs/classifiers.md`` documents labels and held-out scores.
 
 Every batch size runs the same arithmetic on the same grams (the gateway's
@@ -46,6 +48,7 @@ from distillwatch.features.hashing import (
     hashed_ngrams,
     hashed_ngrams_one,
     linear_scores_from_cols,
+    text_grams,
     unigram_hash_expr,
     window_int_weights,
     window_max_sums,
@@ -89,9 +92,9 @@ def request_text(
     return clip_text(system, head, tail) + "\n" + clip_text(prompt, head, tail)
 
 
-def vectorize(texts: Sequence[str], n_features: int) -> sparse.csr_matrix:
+def vectorize(texts: Sequence[str], n_features: int, prefix_chars: int = 0) -> sparse.csr_matrix:
     """The stateless feature map shared by training and inference."""
-    return hashed_ngrams(texts, n_features)
+    return hashed_ngrams(texts, n_features, prefix_chars)
 
 
 @dataclass(frozen=True)
@@ -133,10 +136,13 @@ class TextClassifiers:
         window_index: np.ndarray | None = None,
         window_weights: np.ndarray | None = None,
         window_bias: np.ndarray | None = None,
+        prefix_chars: int = 0,
     ) -> None:
         w = len(WINDOW_HEADS)
         if window_tokens < 0:
             raise ValueError("window_tokens must be >= 0")
+        if prefix_chars < 0:
+            raise ValueError("prefix_chars must be >= 0")
         if window_tokens and (
             window_index is None
             or window_weights is None
@@ -150,6 +156,7 @@ class TextClassifiers:
         self.n_features = int(n_features)
         self.head_chars = int(head_chars)
         self.tail_chars = int(tail_chars)
+        self.prefix_chars = int(prefix_chars)
         dense = np.zeros((self.n_features, len(HEADS)), dtype=np.float32)
         dense[feature_index.astype(np.int64)] = weights.astype(np.float32)
         self._weights = dense.astype(np.float64)  # C-contiguous float64: linear_scores' layout
@@ -192,6 +199,7 @@ class TextClassifiers:
                     if "window_tokens" in z
                     else {}
                 ),
+                prefix_chars=int(z["prefix_chars"]) if "prefix_chars" in z else 0,
             )
 
     def texts(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> list[str]:
@@ -211,34 +219,51 @@ class TextClassifiers:
         )
 
     def unigram_expr(self, system: pl.Expr, prompt: pl.Expr) -> pl.Expr:
-        """Per request, the unigram hash list the heads score (see :meth:`score_unigrams`).
+        """Per request, the unigram hash list the heads score (see :meth:`score_unigrams`;
+        with prefix features a list of ``{u, p}`` structs).
 
         Callers put it in the same Polars query as their other text work, so a
         batch pays Polars' per-query cost once.
         """
-        return unigram_hash_expr(self.text_expr(system, prompt))
+        return unigram_hash_expr(self.text_expr(system, prompt), self.prefix_chars)
 
     def score_unigrams(self, lists: pl.Series) -> TextScores:
         """Scores from the column :meth:`unigram_expr` computed."""
         return self._scores(self.logits(grams_from_unigrams(lists)))
 
-    def score_unigram_hashes(self, flat: np.ndarray, lens: np.ndarray) -> TextScores:
-        """:meth:`score_unigrams` from the flat unigram hashes and each row's count."""
-        return self._scores(self.logits(grams_from_flat(flat, lens)))
+    def score_unigram_hashes(
+        self, flat: np.ndarray, lens: np.ndarray, pre: np.ndarray | None = None
+    ) -> TextScores:
+        """:meth:`score_unigrams` from the flat unigram hashes, each row's count
+        and (with prefix features) the flat prefix hashes."""
+        return self._scores(self.logits(grams_from_flat(flat, lens, pre)))
+
+    def grams(self, texts: Sequence[str] | pl.Series) -> Grams:
+        """:class:`Grams` of already joined texts, with this artefact's prefix features."""
+        return text_grams(texts, self.prefix_chars)
 
     def logits(self, grams: Grams) -> np.ndarray:
         """float32 [n, len(HEADS)]: the heads' logits on the whole text; for cot and
         rubric the larger of that and the window head's logit on the best window:
         ``window_tokens`` consecutive tokens of one line, or the whole line if it is
-        shorter, a window scored like a text of its own."""
+        shorter, a window scored like a text of its own. ``grams`` must carry prefix
+        hashes exactly when the artefact has prefix features (:meth:`grams`)."""
+        if (grams.pre is not None) != (self.prefix_chars > 0):
+            raise ValueError("grams and artefact disagree on prefix features")
         uni_cols = self._feature_cols(grams.uni)
         big_cols = self._feature_cols(grams.next_big)
         parts = [(grams.row_of, uni_cols), (grams.row_of[grams.pair], big_cols[grams.pair])]
-        z = linear_scores_from_cols(grams.n, parts, self._weights, self._bias)
+        pre_cols = pre_has = None
+        extra = []
+        if grams.pre is not None:  # prefix features: scaled like the grams, not counted
+            pre_cols = self._feature_cols(grams.pre)
+            pre_has = grams.pre != 0
+            extra.append((grams.row_of[pre_has], pre_cols[pre_has]))
+        z = linear_scores_from_cols(grams.n, parts, self._weights, self._bias, extra)
         k = self.window_tokens
         if k and len(grams.line_lens):
             best, size = window_max_sums(
-                grams.line_lens, uni_cols, big_cols, self._window_weights, k
+                grams.line_lens, uni_cols, big_cols, self._window_weights, k, pre_cols, pre_has
             )
             scale = WINDOW_SCALE * np.sqrt(2.0 * size - 1.0)  # grams in a window
             zw = (best / scale[:, None] + self._window_bias.astype(np.float64)).astype(np.float32)
@@ -284,7 +309,7 @@ class TextClassifiers:
     # lean single-request path -------------------------------------------------
     def features_one(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(indices, l2-normalised values) for one text, identical to the batch row."""
-        return hashed_ngrams_one(text, self.n_features)
+        return hashed_ngrams_one(text, self.n_features, self.prefix_chars)
 
 
 @functools.lru_cache(maxsize=8)

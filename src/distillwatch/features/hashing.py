@@ -11,6 +11,18 @@ classifiers run in the batch hot path. Training (``scripts/train_classifiers.py`
 and inference both use this function, so the feature space is identical.
 Line breaks are tokens too, but only to cut the text into lines for the window
 heads (:func:`window_max_sums`); no gram contains one.
+
+Sub-word features (``prefix_chars`` K > 0, what the packaged artefact says):
+every token longer than K characters also yields a *prefix* feature, its first
+K characters hashed with :data:`PREFIX_SEED`, a truncation stemmer that
+relates inflections word grams cannot (explain/explanation,
+Überlegung/überlegen, рассуждения/рассуждай). They add their weight with the
+same 1/sqrt scale as the word grams but are not counted in it (the scale stays
+1/sqrt(word grams): a window of s tokens has 2s - 1 whatever its words, which
+keeps the window maxima exact integer sums, and short tokens, CJK characters
+included, dilute nothing). Hashed in the same Polars ``list.eval`` as the
+unigrams (a list of ``{u, p}`` structs, ``p`` = 0 for a token without one).
+K = 0 is the word-only feature space of older artefacts.
 """
 
 from __future__ import annotations
@@ -38,11 +50,21 @@ SPLIT_SCRIPTS = (
 )
 TOKEN_PATTERN = f"[{SPLIT_SCRIPTS}]|[^\\W{SPLIT_SCRIPTS}][^\\W{SPLIT_SCRIPTS}]+|\\n"
 HASH_SEED = 17
+PREFIX_SEED = 19  # prefix features (a seed no other hash in the package uses)
 
 
-def unigram_hash_expr(text: pl.Expr) -> pl.Expr:
-    """Per row, the list of 64-bit hashes of its unigrams (lower-cased tokens)."""
-    return unigram_list_hash_expr(unigram_text_expr(text).str.extract_all(TOKEN_PATTERN))
+def prefix_py(token: str, prefix_chars: int) -> str | None:
+    """The string a token's prefix feature hashes: its first ``prefix_chars``
+    characters (``str.slice(0, prefix_chars)`` in Polars) if it is longer, else None
+    (no prefix feature: hash 0)."""
+    return token[:prefix_chars] if len(token) > prefix_chars else None
+
+
+def unigram_hash_expr(text: pl.Expr, prefix_chars: int = 0) -> pl.Expr:
+    """Per row, the list of 64-bit hashes of its unigrams (lower-cased tokens);
+    with ``prefix_chars`` a list of structs ``{u: unigram hash, p: prefix hash}``."""
+    tokens = unigram_text_expr(text).str.extract_all(TOKEN_PATTERN)
+    return unigram_list_hash_expr(tokens, prefix_chars)
 
 
 # unigram_hash_expr in three stages: the small-batch path (features.request)
@@ -62,9 +84,20 @@ def unigram_tokens_py(text: str) -> list[str]:
     return _token_regex().for_text(text).findall(text)
 
 
-def unigram_list_hash_expr(tokens: pl.Expr) -> pl.Expr:
-    """Stage 3: each token list to its list of 64-bit hashes."""
-    return tokens.list.eval(pl.element().hash(seed=HASH_SEED))
+def unigram_list_hash_expr(tokens: pl.Expr, prefix_chars: int = 0) -> pl.Expr:
+    """Stage 3: each token list to its list of 64-bit hashes (of ``{u, p}``
+    structs with ``prefix_chars``: the token's and its prefix's hashes, ``p`` = 0
+    for a token of ``prefix_chars`` characters or fewer)."""
+    if prefix_chars <= 0:
+        return tokens.list.eval(pl.element().hash(seed=HASH_SEED))
+    e = pl.element()
+    pre = e.str.slice(0, prefix_chars).hash(seed=PREFIX_SEED)
+    return tokens.list.eval(
+        pl.struct(
+            e.hash(seed=HASH_SEED).alias("u"),
+            pl.when(e.str.len_chars() > prefix_chars).then(pre).otherwise(0).alias("p"),
+        )
+    )
 
 
 @functools.cache
@@ -99,6 +132,8 @@ class Grams:
     pair: np.ndarray  # int64 [B], positions whose next token is in the same row
     line_lens: np.ndarray  # int64 [L], all >= 1, summing to T
     line_row: np.ndarray  # int64 [L]
+    # uint64 [T], prefix hashes, 0 for a token without one (None: no prefix features)
+    pre: np.ndarray | None = None
 
     @property
     def parts(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -107,9 +142,19 @@ class Grams:
             return []
         return [(self.row_of, self.uni), (self.row_of[self.pair], self.next_big[self.pair])]
 
+    @property
+    def prefix_parts(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """[(rows, hashes)] of the prefix features (none without them): scaled like
+        the rows' word grams, not counted among them."""
+        if self.pre is None or len(self.pre) == 0:
+            return []
+        has = self.pre != 0
+        return [(self.row_of[has], self.pre[has])]
+
 
 def grams_from_unigrams(lists: pl.Series) -> Grams:
-    """:class:`Grams` from per-row unigram hash lists.
+    """:class:`Grams` from per-row unigram hash lists (or lists of ``{u, p}``
+    structs: unigram and prefix hashes, :func:`unigram_list_hash_expr`).
 
     A bigram's hash is mixed from its two unigram hashes in NumPy (no bigram
     strings are ever built).
@@ -117,12 +162,19 @@ def grams_from_unigrams(lists: pl.Series) -> Grams:
     arr = lists.to_arrow()
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    offsets = np.asarray(arr.offsets, dtype=np.int64)
-    return grams_from_flat(np.asarray(arr.flatten(), dtype=np.uint64), np.diff(offsets))
+    lens = np.diff(np.asarray(arr.offsets, dtype=np.int64))
+    flat = arr.flatten()
+    if isinstance(flat, pa.StructArray):  # {u, p}: StructArray.flatten applies its offset
+        uni, pre = flat.flatten()
+        return grams_from_flat(
+            np.asarray(uni, dtype=np.uint64), lens, np.asarray(pre, dtype=np.uint64)
+        )
+    return grams_from_flat(np.asarray(flat, dtype=np.uint64), lens)
 
 
-def grams_from_flat(uni: np.ndarray, lens: np.ndarray) -> Grams:
-    """:func:`grams_from_unigrams` from the flat unigram hashes and the rows' list lengths."""
+def grams_from_flat(uni: np.ndarray, lens: np.ndarray, pre: np.ndarray | None = None) -> Grams:
+    """:func:`grams_from_unigrams` from the flat unigram hashes, the rows' list
+    lengths and (with prefix features) the flat prefix hashes."""
     lens = np.asarray(lens, dtype=np.int64)
     n = len(lens)
     brk = uni == np.uint64(line_break_hash())
@@ -135,6 +187,8 @@ def grams_from_flat(uni: np.ndarray, lens: np.ndarray) -> Grams:
         keep = ~brk
         lens = lens - np.bincount(np.repeat(np.arange(n), lens)[brk], minlength=n)
         uni = uni[keep]
+        if pre is not None:
+            pre = pre[keep]
         line_start = starts[keep].nonzero()[0]  # np.flatnonzero, 1-d
     t = len(uni)
     rows = (lens > 0).nonzero()[0]
@@ -148,11 +202,11 @@ def grams_from_flat(uni: np.ndarray, lens: np.ndarray) -> Grams:
     # arrays: the multiplication wraps silently (see fingerprint.fmix64)
     next_big[:-1] = fmix64(uni[:-1] * np.uint64(0x9E3779B97F4A7C15) ^ uni[1:])
     if line_start is None:  # a line per row
-        return Grams(n, lens, row_of, uni, next_big, pair, lens[rows], rows)
+        return Grams(n, lens, row_of, uni, next_big, pair, lens[rows], rows, pre)
     line_lens = np.empty(len(line_start), dtype=np.int64)
     np.subtract(line_start[1:], line_start[:-1], out=line_lens[:-1])
     line_lens[-1:] = t - line_start[-1:]
-    return Grams(n, lens, row_of, uni, next_big, pair, line_lens, row_of[line_start])
+    return Grams(n, lens, row_of, uni, next_big, pair, line_lens, row_of[line_start], pre)
 
 
 def parts_from_unigrams(lists: pl.Series) -> tuple[int, list[tuple[np.ndarray, np.ndarray]]]:
@@ -172,10 +226,11 @@ def parts_from_flat(
     return g.n, g.parts
 
 
-def text_grams(texts: Sequence[str] | pl.Series) -> Grams:
+def text_grams(texts: Sequence[str] | pl.Series, prefix_chars: int = 0) -> Grams:
     """:class:`Grams` of the texts (tokenised and hashed in one Polars query)."""
     s = texts if isinstance(texts, pl.Series) else pl.Series("t", list(texts), dtype=pl.String)
-    return grams_from_unigrams(s.to_frame("t").select(unigram_hash_expr(pl.col("t"))).to_series())
+    expr = unigram_hash_expr(pl.col("t"), prefix_chars)
+    return grams_from_unigrams(s.to_frame("t").select(expr).to_series())
 
 
 def _gram_parts(
@@ -185,32 +240,47 @@ def _gram_parts(
     return g.n, g.parts
 
 
-def gram_hashes(texts: Sequence[str] | pl.Series) -> tuple[np.ndarray, np.ndarray, int]:
-    """(row index, 64-bit gram hash) of every unigram and adjacent bigram, and the row count."""
-    n, parts = _gram_parts(texts)
+def gram_hashes(
+    texts: Sequence[str] | pl.Series, prefix_chars: int = 0
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """(row index, 64-bit hash) of every unigram, adjacent bigram and (with
+    ``prefix_chars``) prefix feature, the row count, and each row's word-gram
+    count (what its features are scaled by: 1/sqrt of it)."""
+    g = text_grams(texts, prefix_chars)
+    parts = g.parts
     if not parts:
-        return np.zeros(0, np.int64), np.zeros(0, np.uint64), n
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), n
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64), g.n, np.zeros(g.n, np.int64)
+    per_row = np.bincount(np.concatenate([p[0] for p in parts]), minlength=g.n)
+    parts = parts + g.prefix_parts
+    rows = np.concatenate([p[0] for p in parts])
+    return rows, np.concatenate([p[1] for p in parts]), g.n, per_row
 
 
-def hashed_ngrams(texts: Sequence[str] | pl.Series, n_features: int) -> sparse.csr_matrix:
-    """CSR matrix [len(texts), n_features]: gram counts divided by sqrt(grams in the row).
+def hashed_ngrams(
+    texts: Sequence[str] | pl.Series, n_features: int, prefix_chars: int = 0
+) -> sparse.csr_matrix:
+    """CSR matrix [len(texts), n_features]: gram (and prefix) counts divided by
+    sqrt(word grams in the row).
 
-    (The l2 norm of the row if no gram repeats; cheaper to apply without
+    (The l2 norm of the row's word grams if none repeats; cheaper to apply without
     de-duplicating, which is what :func:`linear_scores` relies on.)
     """
-    rows, hashes, n = gram_hashes(texts)
+    rows, hashes, n, counts = gram_hashes(texts, prefix_chars)
     cols = (hashes % np.uint64(n_features)).astype(np.int64)
-    per_row = np.bincount(rows, minlength=n).astype(np.float32)
+    per_row = counts.astype(np.float32)
     vals = 1.0 / np.sqrt(np.maximum(per_row[rows], 1.0))
     return sparse.csr_matrix((vals, (rows, cols)), shape=(n, n_features), dtype=np.float32)
 
 
 def linear_scores(
-    texts: Sequence[str] | pl.Series, weights: np.ndarray, bias: np.ndarray
+    texts: Sequence[str] | pl.Series,
+    weights: np.ndarray,
+    bias: np.ndarray,
+    prefix_chars: int = 0,
 ) -> np.ndarray:
     """``hashed_ngrams(texts) @ weights + bias`` without building the matrix."""
-    return linear_scores_from_parts(*_gram_parts(texts), weights, bias)
+    g = text_grams(texts, prefix_chars)
+    return linear_scores_from_parts(g.n, g.parts, weights, bias, g.prefix_parts)
 
 
 # Below this many gram occurrences the per-column bincounts win (no matrix to
@@ -223,25 +293,35 @@ ADD_AT_MAX_GRAMS = 512
 
 
 def linear_scores_from_parts(
-    n: int, parts: list[tuple[np.ndarray, np.ndarray]], weights: np.ndarray, bias: np.ndarray
+    n: int,
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    weights: np.ndarray,
+    bias: np.ndarray,
+    extra: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> np.ndarray:
-    """Scores from :func:`parts_from_unigrams` output.
+    """Scores from :func:`parts_from_unigrams` output (and ``extra`` parts, the
+    prefix features: added and scaled alike, not counted).
 
     Every gram occurrence adds its weight once (so repeats count) and the
     row sum is scaled by 1/sqrt(grams in the row). All three strategies add
     the same float64 weights in the same order (row by row, occurrence by
-    occurrence, unigrams then bigrams, each part summed from zero before it
+    occurrence, unigrams, bigrams, then the extra parts, each part summed from zero before it
     is added to the total), so they give bit-identical scores;
     ``weights`` is best passed C-contiguous float64 (as
     :class:`~distillwatch.features.classifiers.TextClassifiers` keeps it).
     """
     modulus = np.uint64(weights.shape[0])
     cols = [(rows, (hashes % modulus).astype(np.int64)) for rows, hashes in parts]
-    return linear_scores_from_cols(n, cols, weights, bias)
+    ecols = [(rows, (hashes % modulus).astype(np.int64)) for rows, hashes in extra]
+    return linear_scores_from_cols(n, cols, weights, bias, ecols)
 
 
 def linear_scores_from_cols(
-    n: int, parts: list[tuple[np.ndarray, np.ndarray]], weights: np.ndarray, bias: np.ndarray
+    n: int,
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    weights: np.ndarray,
+    bias: np.ndarray,
+    extra: Sequence[tuple[np.ndarray, np.ndarray]] = (),
 ) -> np.ndarray:
     """:func:`linear_scores_from_parts` with each hash already reduced to its
     feature index (``hash % n_features``, int64)."""
@@ -249,9 +329,11 @@ def linear_scores_from_cols(
     sums = np.zeros((n, k), dtype=np.float64)
     total = np.zeros(n, dtype=np.float64)
     n_features = weights.shape[0]
+    counted = len(parts)
+    parts = [*parts, *extra]
     grams = sum(len(p[0]) for p in parts)
     w64 = np.ascontiguousarray(weights, dtype=np.float64)
-    for rows, cols in parts:
+    for i, (rows, cols) in enumerate(parts):
         count = np.bincount(rows, minlength=n)
         if grams >= CSR_MIN_GRAMS:  # rows are sorted: CSR straight from the counts
             indptr = np.zeros(n + 1, dtype=np.int64)
@@ -266,18 +348,21 @@ def linear_scores_from_cols(
         else:
             for j in range(k):
                 sums[:, j] += np.bincount(rows, weights=w64[cols, j], minlength=n)
-        total += count
+        if i < counted:
+            total += count
     scaled = sums / np.sqrt(np.maximum(total, 1.0))[:, None]
     return (scaled + bias.astype(np.float64)).astype(np.float32)
 
 
-def hashed_ngrams_one(text: str, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+def hashed_ngrams_one(
+    text: str, n_features: int, prefix_chars: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """(feature indices, values) of one text: the same row :func:`hashed_ngrams` gives."""
-    _, hashes, _ = gram_hashes([text])
+    _, hashes, _, per_row = gram_hashes([text], prefix_chars)
     if len(hashes) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
     cols, counts = np.unique((hashes % np.uint64(n_features)).astype(np.int64), return_counts=True)
-    return cols, counts.astype(np.float32) / np.float32(np.sqrt(len(hashes)))
+    return cols, counts.astype(np.float32) / np.float32(np.sqrt(per_row[0]))
 
 
 # Sliding windows. A short instruction ("Show your work.") appended to a long
@@ -295,7 +380,13 @@ def window_int_weights(weights: np.ndarray) -> np.ndarray:
 
 
 def window_max_sums(
-    lens: np.ndarray, uni_cols: np.ndarray, big_cols: np.ndarray, wq: np.ndarray, k: int
+    lens: np.ndarray,
+    uni_cols: np.ndarray,
+    big_cols: np.ndarray,
+    wq: np.ndarray,
+    k: int,
+    pre_cols: np.ndarray | None = None,
+    pre_has: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The best window of each segment of tokens: (sums, sizes).
 
@@ -307,7 +398,9 @@ def window_max_sums(
     column's largest sum over the segment's windows and ``sizes`` the tokens
     per window (``min(k, lens)``; ``2 * size - 1`` grams). ``uni_cols`` and
     ``big_cols`` are the unigram hashes and the hashes of the bigrams each
-    token starts, modulo ``len(wq)``, as int64. ``k`` at least 1.
+    token starts, modulo ``len(wq)``, as int64; ``pre_cols`` (if given) the
+    tokens' prefix hashes likewise and ``pre_has`` which tokens have one: their
+    weights join their token's (not counted as grams). ``k`` at least 1.
     """
     h = wq.shape[1]
     if len(lens) == 0:
@@ -325,6 +418,10 @@ def window_max_sums(
     acc = np.empty((t + 1, h), dtype=np.int64)
     acc[0] = 0
     np.take(wq, uni_cols, axis=0, out=acc[1:], mode="clip")
+    if pre_cols is not None and pre_has is not None:
+        pw = np.take(wq, pre_cols, axis=0, mode="clip")
+        pw[~pre_has] = 0
+        acc[1:] += pw
     acc[1:] += nb[:t]
     np.cumsum(acc[1:], axis=0, out=acc[1:])
     long = lens > k

@@ -28,7 +28,7 @@ from distillwatch.features.fingerprint import (
     shingles_from_token_hashes,
     signatures_from_shingles,
 )
-from distillwatch.features.hashing import HASH_SEED, unigram_tokens_py
+from distillwatch.features.hashing import HASH_SEED, PREFIX_SEED, prefix_py, unigram_tokens_py
 from distillwatch.features.request import (
     FEATURE_SCHEMA,
     HASHED_COLUMNS,
@@ -74,9 +74,9 @@ def prepare_small_batch() -> None:
 # * lower-casing, whitespace splitting and blank tests in Python where it is
 #   provably the same (ASCII lower-casing; Polars' whitespace set read off
 #   Polars), in Polars otherwise (text.lowercase_list, tokens_py, is_blank);
-# * every string hash (text key, template, tokens, grams, system, IP, user
-#   agent, end user) by Polars in one query over just the strings not hashed
-#   before (SmallBatchMemo.hashes);
+# * every string hash (text key, template, tokens, grams and their prefixes,
+#   system, IP, user agent, end user) by Polars in one query over just the
+#   strings not hashed before (SmallBatchMemo.hashes);
 # * the other request-shape columns by their own expressions, remembered per
 #   distinct input values (SmallBatchMemo.shape): parameters and turn counts
 #   repeat, so after warm-up most requests run no Polars query for them.
@@ -302,6 +302,11 @@ class _TextWork:
         h.want(HASH64_SEED, new)
         h.want(SHINGLE_SEED, itertools.chain.from_iterable(self.tokens.values()))
         h.want(HASH_SEED, itertools.chain.from_iterable(self.grams))
+        # the prefix feature of every long token (hashed with its own seed; None: none)
+        k = clf.prefix_chars
+        self.prefixes = [[prefix_py(g, k) for g in gs] for gs in self.grams] if k else []
+        if k:
+            h.want(PREFIX_SEED, itertools.chain.from_iterable(self.prefixes))
 
 
 def _small_columns(
@@ -388,15 +393,21 @@ def _fresh_text(
     feats.update(_template_features(new, h))
     gram_hashes: list[int] = []
     gram_lens: list[int] = []
+    k = clf.prefix_chars
+    pre_hashes: list[int] = []
     for i in rows:
         w, j = work[i]
         grams = w.grams[j]
         gram_hashes.extend([h.hash(HASH_SEED, g) for g in grams])
+        if k:
+            pre_hashes.extend([0 if g is None else h.hash(PREFIX_SEED, g) for g in w.prefixes[j]])
         gram_lens.append(len(grams))
     template_key = np.array([feats[t][0] for t in templates], dtype=np.uint64)
     bands = np.array([feats[t][1] for t in templates], dtype=np.uint64).reshape(-1, NUM_BANDS)
     scores = clf.score_unigram_hashes(
-        np.array(gram_hashes, dtype=np.uint64), np.array(gram_lens, dtype=np.int64)
+        np.array(gram_hashes, dtype=np.uint64),
+        np.array(gram_lens, dtype=np.int64),
+        np.array(pre_hashes, dtype=np.uint64) if k else None,
     )
     # an empty system prompt is no system prompt (request._text_side_exprs)
     sys_key = np.array([h.hash64(systems[i] or None) for i in rows], dtype=np.uint64)
