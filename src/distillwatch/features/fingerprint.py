@@ -81,31 +81,32 @@ SHINGLE_SEED = 11
 _MATRIX_MAX = 1 << 15
 
 
+def list_values(lists: pl.Series) -> tuple[pa.Array, np.ndarray]:
+    """A list Series as Arrow: its flat values and its per-row offsets (int64,
+    starting at 0, ``len(lists) + 1`` of them)."""
+    arr = lists.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offsets = np.asarray(arr.offsets, dtype=np.int64)
+    return arr.flatten(), offsets - offsets[0]
+
+
 def shingle_hashes(tokens: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """Flat shingle hashes and per-row offsets for a list[str] Series.
 
     Shingle i of a row combines token i and token i+1 (the last token pairs
     with a terminator), so a row of L tokens has L shingles.
     """
-    arr = tokens.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    offsets = np.asarray(arr.offsets, dtype=np.int64)
-    offsets = offsets - offsets[0]
-    flat = pl.Series(arr.flatten()).hash(seed=SHINGLE_SEED).to_numpy()
+    values, offsets = list_values(tokens)
+    flat = pl.Series(values).hash(seed=SHINGLE_SEED).to_numpy()
     return shingles_from_token_hashes(flat.astype(np.uint64, copy=False), offsets), offsets
 
 
 def shingle_hashes_from_lists(token_hashes: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     """:func:`shingle_hashes` from the rows' token hash lists (list[u64]: each
     token's ``hash(seed=SHINGLE_SEED)``, computed in the caller's query)."""
-    arr = token_hashes.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    offsets = np.asarray(arr.offsets, dtype=np.int64)
-    offsets = offsets - offsets[0]
-    flat = np.asarray(arr.flatten(), dtype=np.uint64)
-    return shingles_from_token_hashes(flat, offsets), offsets
+    values, offsets = list_values(token_hashes)
+    return shingles_from_token_hashes(np.asarray(values, dtype=np.uint64), offsets), offsets
 
 
 def shingles_from_token_hashes(flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:

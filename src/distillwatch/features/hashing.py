@@ -36,7 +36,7 @@ import polars as pl
 import pyarrow as pa
 from scipy import sparse
 
-from distillwatch.features.fingerprint import fmix64
+from distillwatch.features.fingerprint import fmix64, list_values
 from distillwatch.features.text import PyRegex, lowercase_list
 
 # Scripts written without spaces between words (Han, kana, and Hangul, whose
@@ -159,11 +159,8 @@ def grams_from_unigrams(lists: pl.Series) -> Grams:
     A bigram's hash is mixed from its two unigram hashes in NumPy (no bigram
     strings are ever built).
     """
-    arr = lists.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    lens = np.diff(np.asarray(arr.offsets, dtype=np.int64))
-    flat = arr.flatten()
+    flat, offsets = list_values(lists)
+    lens = np.diff(offsets)
     if isinstance(flat, pa.StructArray):  # {u, p}: StructArray.flatten applies its offset
         uni, pre = flat.flatten()
         return grams_from_flat(
@@ -266,7 +263,7 @@ def hashed_ngrams(
     de-duplicating, which is what :func:`linear_scores` relies on.)
     """
     rows, hashes, n, counts = gram_hashes(texts, prefix_chars)
-    cols = (hashes % np.uint64(n_features)).astype(np.int64)
+    cols = feature_cols(hashes, n_features)
     per_row = counts.astype(np.float32)
     vals = 1.0 / np.sqrt(np.maximum(per_row[rows], 1.0))
     return sparse.csr_matrix((vals, (rows, cols)), shape=(n, n_features), dtype=np.float32)
@@ -292,6 +289,16 @@ CSR_MIN_GRAMS = 4096
 ADD_AT_MAX_GRAMS = 512
 
 
+def feature_cols(hashes: np.ndarray, n_features: int) -> np.ndarray:
+    """``(hashes % n_features).astype(np.int64)``, the feature index of each uint64
+    hash: for a power-of-two ``n_features`` a mask and a view (the same values,
+    below 2**63; ~4x cheaper than the uint64 division and the copy)."""
+    if n_features > 0 and n_features & (n_features - 1) == 0:
+        cols: np.ndarray = (hashes & np.uint64(n_features - 1)).view(np.int64)
+        return cols
+    return (hashes % np.uint64(n_features)).astype(np.int64)
+
+
 def linear_scores_from_parts(
     n: int,
     parts: list[tuple[np.ndarray, np.ndarray]],
@@ -310,9 +317,9 @@ def linear_scores_from_parts(
     ``weights`` is best passed C-contiguous float64 (as
     :class:`~distillwatch.features.classifiers.TextClassifiers` keeps it).
     """
-    modulus = np.uint64(weights.shape[0])
-    cols = [(rows, (hashes % modulus).astype(np.int64)) for rows, hashes in parts]
-    ecols = [(rows, (hashes % modulus).astype(np.int64)) for rows, hashes in extra]
+    m = weights.shape[0]
+    cols = [(rows, feature_cols(hashes, m)) for rows, hashes in parts]
+    ecols = [(rows, feature_cols(hashes, m)) for rows, hashes in extra]
     return linear_scores_from_cols(n, cols, weights, bias, ecols)
 
 
@@ -361,7 +368,7 @@ def hashed_ngrams_one(
     _, hashes, _, per_row = gram_hashes([text], prefix_chars)
     if len(hashes) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    cols, counts = np.unique((hashes % np.uint64(n_features)).astype(np.int64), return_counts=True)
+    cols, counts = np.unique(feature_cols(hashes, n_features), return_counts=True)
     return cols, counts.astype(np.float32) / np.float32(np.sqrt(per_row[0]))
 
 
