@@ -20,7 +20,8 @@ scaffold: see :meth:`Workload.agent_harvest`). Legitimate kinds: ``ben_chat``, `
 ``ben_eval`` (lm-eval-harness style, "Let's think step by step", bursts),
 ``ben_agent`` (multi-turn coding agent with tools), ``ben_team`` (15 engineers
 of one company on that agent from a corporate /24, sessions that grow), ``ben_judge`` (unrelated
-verified customers all running FastChat's public LLM-as-judge prompt).
+verified customers all running FastChat's public LLM-as-judge prompt), ``ben_serverless``
+(young startups' code-review jobs on serverless functions: rotating cloud egress networks).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 import orjson
 
 from distillwatch.engine.detect import detect
+from distillwatch.scoring.config import Settings
 from distillwatch.sim.corpus import default_data_dir
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
@@ -218,6 +220,7 @@ class Workload:
                 self.add(a, t, msgs, {"temperature": 0.7, "max_tokens": 8192}, r.randint(800, 4000))
         self.agent_harvest()
         self.benign()
+        self.serverless()
 
     def trajectory(self, task: str, turns: int, result: str) -> list[dict[str, Any]]:
         """A coding-agent conversation: the scaffold's system prompt, the task (the
@@ -260,6 +263,24 @@ class Workload:
                     ip=home if r.random() < 0.5 else None,
                     ua="claude-cli/1.0",
                 )
+
+    def serverless(self) -> None:
+        """ben_serverless: young startups (verified, startup programme) running a
+        code-review job from serverless functions: every request from a cloud
+        egress address (a few hundred /24s per provider pool), around the clock,
+        single-turn, one configuration. Automated, young and rotating networks:
+        the shape the evasion term looks for, with no harvest cue but coding."""
+        r = self.rng
+        for i in range(8):
+            a = f"f{i:04d}"
+            self.account(a, "startup_program", "ben_serverless", True, r.uniform(2, 20))
+            pool = [f"{r.choice([3, 18, 34, 52, 54])}.{r.randint(0, 255)}" for _ in range(3)]
+            ask = r.choice(["Review this function for bugs:", "Write unit tests for:", ""])
+            for t in self.times(r.uniform(150, 300)):
+                ip = f"{r.choice(pool)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
+                msgs = [{"role": "user", "content": f"{ask}\n{r.choice(self.code)}"}]
+                params = {"temperature": 0.0, "max_tokens": 1024}
+                self.add(a, t, msgs, params, r.randint(150, 900), ip=ip, ua="python-httpx/0.27")
 
     def benign(self) -> None:
         r = self.rng
@@ -452,6 +473,7 @@ def main() -> None:
     )
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--overrides", default="", help="settings overrides as JSON (A/B runs)")
     ap.add_argument("--work", type=Path, default=Path("/tmp/distillwatch-tactics"))
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args()
@@ -461,7 +483,8 @@ def main() -> None:
     w = Workload(data, a.seed)
     w.build()
     w.write(a.work)
-    detect(a.work / "events.jsonl", a.work / "out", a.work / "accounts.jsonl")
+    settings = Settings.load(**json.loads(a.overrides)) if a.overrides else None
+    detect(a.work / "events.jsonl", a.work / "out", a.work / "accounts.jsonl", settings=settings)
     rows = score(w, a.work / "out")
     lines = [
         f"# Hand-written tactics probe (seed {a.seed}, {len(w.events):,} events)",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from distillwatch.linking.accountable import HARD_KINDS, hard_linked
+from distillwatch.linking.accountable import FARM, HARD_KINDS, NONE, PEERS, hard_linked
 from distillwatch.linking.evidence import KIND_CODE, KIND_NAMES
 
 
@@ -38,7 +38,7 @@ def test_only_a_hard_key_shared_inside_the_campaign_counts() -> None:
         (5, 40, "prefix+template"),  # 5 is in no campaign
     )
     got = hard_linked([table], camp, np.array([0, 1, 2, 3, 4]))
-    assert got.tolist() == [True, True, False, False, False]
+    assert got.tolist() == [FARM, FARM, NONE, NONE, NONE]
 
 
 def test_evidence_split_over_parts_is_joined() -> None:
@@ -47,5 +47,28 @@ def test_evidence_split_over_parts_is_joined() -> None:
     merged = _rows((0, 7, "signup+client"), (2, 8, "client+template"))
     pending = _rows((1, 7, "signup+client"))
     got = hard_linked([merged, pending, _rows((2, 8, "sync+client"))], camp, np.array([0, 1, 2]))
-    assert got.tolist() == [True, True, False]
-    assert hard_linked([], camp, np.array([0])).tolist() == [False]
+    assert got.tolist() == [FARM, FARM, NONE]
+    assert hard_linked([], camp, np.array([0])).tolist() == [NONE]
+
+
+def test_hard_keys_among_accountable_peers_do_not_tie_them_to_the_farm() -> None:
+    """Colleagues on one corporate network share a prefix with each other; in a
+    campaign that also holds a farm, that is no hard link to the farm. A prefix
+    shared with a farm member still is."""
+    camp = np.array([0, 0, 0, 0, 0])
+    accountable = np.array([True, True, True, False, False])
+    table = _rows(
+        (0, 50, "prefix+client"),
+        (1, 50, "prefix+client"),  # 0 and 1: one office network
+        (0, 60, "system+params"),
+        (3, 60, "system+params"),  # 0 and the farm: content only
+        (2, 70, "prefix+template"),
+        (4, 70, "prefix+template"),  # 2 shares a network with farm member 4
+    )
+
+    def exempt(nodes: np.ndarray) -> np.ndarray:
+        return accountable[nodes]
+
+    nodes = np.array([0, 1, 2])
+    assert hard_linked([table], camp, nodes).tolist() == [FARM, FARM, FARM]
+    assert hard_linked([table], camp, nodes, exempt).tolist() == [PEERS, PEERS, FARM]

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.accountable import MIN_SHARE, HardLinks
+from distillwatch.linking.accountable import FARM, MIN_SHARE, NONE, PEERS, HardLinks
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
@@ -828,15 +828,35 @@ class CampaignLinker:
             return out
         trusted, established = self._scorer.accountable(self._state.view(rows[ok]))
         cand = ok[trusted | established]
-        # only in a campaign mostly made of such customers (a crowd on a public
-        # template); a farm that mixes in a few verified accounts keeps them
+        if len(cand) == 0:
+            return out
+        # a hard fact shared with a member that is not accountable itself (the
+        # farm) ties it to the campaign. Otherwise: kept out when it shares
+        # one with other accountable members (an organisation: colleagues on
+        # one office network), or when most of the campaign is accountable (a
+        # crowd on a public template); a lone aged account that shares nothing
+        # hard with anyone in a campaign of throwaways is not (bought accounts)
+        ties = self._hard.of(
+            nodes[cand], self.camp_of_node, self._evidence_parts, self._accountable_nodes
+        )
         camp = self.camp_of_node[nodes[cand]]
         share = self._accountable_share
+        crowd = np.zeros(len(cand), dtype=bool)
         known = camp < len(share)
-        cand = cand[known][share[camp[known]] >= MIN_SHARE]
-        if len(cand):
-            hard = self._hard.of(nodes[cand], self.camp_of_node, self._evidence_parts)
-            out[cand[~hard]] = True
+        crowd[known] = share[camp[known]] >= MIN_SHARE
+        out[cand[(ties == PEERS) | ((ties == NONE) & crowd)]] = True
+        assert not out[cand[ties == FARM]].any()
+        return out
+
+    def _accountable_nodes(self, nodes: np.ndarray) -> np.ndarray:
+        """Which of ``nodes`` are accountable customers now (end users never are)."""
+        assert self._state is not None and self._scorer is not None
+        out = np.zeros(len(nodes), dtype=bool)
+        rows = self._rows_in(self._state, nodes)
+        ok = np.flatnonzero((rows >= 0) & ~self._eu[nodes])
+        if len(ok):
+            trusted, established = self._scorer.accountable(self._state.view(rows[ok]))
+            out[ok] = trusted | established
         return out
 
     def _evidence_parts(self) -> list[Any]:

@@ -4,7 +4,10 @@ Each signal group (harvest, automation, identity) is a noisy-OR of its
 weighted signal scores. Risk is a logistic function of the three groups, the
 harvest x automation interaction (distillation needs both: legitimate heavy
 users are automated but do not harvest, curious humans harvest but are not
-automated) and campaign membership. Actions follow ascending risk thresholds;
+automated), the evasion x automation interaction (disposable identities:
+young accounts and rotating networks, not the tier prior, doing automated
+work: the hydra shape even when what it asks carries no harvest cue) and
+campaign membership. Actions follow ascending risk thresholds;
 without campaign evidence an entity must also have ``min_requests_enforce``
 requests before anything stronger than ``review``.
 """
@@ -23,6 +26,9 @@ from distillwatch.signals.base import ScorePlan, score_many
 from distillwatch.signals.state import StateView
 
 GROUPS = ("harvest", "automation", "identity")
+# the identity signals that describe a disposable identity (how the account
+# behaves), not who the customer is (tier and verification): the evasion term
+EVASION = ("account_age_ramp", "infra_rotation")
 # the reason a verdict held at review by the trusted-customer rule carries
 # (the gateway reads it back from the verdict file: gateway.verdicts)
 TRUSTED_REASON = "trusted_customer"
@@ -79,6 +85,14 @@ class Scorer:
                 self._empty.append(g)
             at += width
         self._run_starts = np.array([a for _, a in self._runs], dtype=np.intp)
+        self._evasion_rows = np.array([i for i, n in enumerate(names) if n in EVASION], np.intp)
+
+    def _evasion(self, ss: np.ndarray) -> np.ndarray:
+        """Noisy-OR of the weighted evasion signals (rows of the stacked scores)."""
+        if len(self._evasion_rows) == 0:
+            return np.zeros(ss.shape[1])
+        rows = self._evasion_rows
+        return 1.0 - np.prod(1.0 - self._weights[rows] * ss[rows], axis=0)
 
     def score(self, v: StateView, campaign_risk: np.ndarray | None = None) -> ScoreResult:
         cfg = self.settings
@@ -102,6 +116,7 @@ class Scorer:
             + r["automation"] * groups["automation"]
             + r["identity"] * groups["identity"]
             + r["harvest_x_automation"] * groups["harvest"] * groups["automation"]
+            + r.get("evasion_x_automation", 0.0) * self._evasion(ss) * groups["automation"]
             + r["campaign"] * camp
         )
         risk = 1.0 / (1.0 + np.exp(-logit))
