@@ -87,13 +87,6 @@ class Scorer:
         self._run_starts = np.array([a for _, a in self._runs], dtype=np.intp)
         self._evasion_rows = np.array([i for i, n in enumerate(names) if n in EVASION], np.intp)
 
-    def _evasion(self, ss: np.ndarray) -> np.ndarray:
-        """Noisy-OR of the weighted evasion signals (rows of the stacked scores)."""
-        if len(self._evasion_rows) == 0:
-            return np.zeros(ss.shape[1])
-        rows = self._evasion_rows
-        return 1.0 - np.prod(1.0 - self._weights[rows] * ss[rows], axis=0)
-
     def score(self, v: StateView, campaign_risk: np.ndarray | None = None) -> ScoreResult:
         cfg = self.settings
         groups: dict[str, np.ndarray] = {}
@@ -101,9 +94,13 @@ class Scorer:
         ms, ss = score_many(self._weighted, v, plan=self._plan)
         measures = dict(zip(self._names, ms, strict=True))
         scores = dict(zip(self._names, ss, strict=True))
+        evasion: np.ndarray | float = 0.0
         if self._runs:
             # noisy-OR: the product of (1 - w s) in weight order, as a running product
-            keep = np.multiply.reduceat(1.0 - self._weights * ss, self._run_starts, axis=0)
+            kept_terms = 1.0 - self._weights * ss
+            if len(self._evasion_rows):  # the evasion signals' own noisy-OR
+                evasion = 1.0 - np.multiply.reduce(kept_terms[self._evasion_rows], axis=0)
+            keep = np.multiply.reduceat(kept_terms, self._run_starts, axis=0)
             for (g, _), kept in zip(self._runs, 1.0 - keep, strict=True):
                 groups[g] = kept
         for g in self._empty:
@@ -116,7 +113,7 @@ class Scorer:
             + r["automation"] * groups["automation"]
             + r["identity"] * groups["identity"]
             + r["harvest_x_automation"] * groups["harvest"] * groups["automation"]
-            + r.get("evasion_x_automation", 0.0) * self._evasion(ss) * groups["automation"]
+            + r.get("evasion_x_automation", 0.0) * evasion * groups["automation"]
             + r["campaign"] * camp
         )
         risk = 1.0 / (1.0 + np.exp(-logit))
