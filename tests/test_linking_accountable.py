@@ -72,3 +72,39 @@ def test_hard_keys_among_accountable_peers_do_not_tie_them_to_the_farm() -> None
     nodes = np.array([0, 1, 2])
     assert hard_linked([table], camp, nodes).tolist() == [FARM, FARM, FARM]
     assert hard_linked([table], camp, nodes, exempt).tolist() == [PEERS, PEERS, FARM]
+
+
+def test_hard_links_remember_the_tables_hard_rows_until_it_is_replaced() -> None:
+    """HardLinks filters each evidence part once while it is the same object,
+    and a new table (a merge makes new arrays) is filtered again."""
+    from distillwatch.linking.accountable import HardLinks
+
+    camp = np.array([0, 0, 0])
+    table = _rows((0, 7, "payment"), (2, 8, "client+template"))
+    pending = _rows((1, 7, "payment"))
+    hl = HardLinks()
+    parts: list[dict[str, np.ndarray]] = [table, pending]
+    got = hl.of(np.array([0, 1, 2]), camp, lambda: parts)
+    assert got.tolist() == hard_linked(parts, camp, np.array([0, 1, 2])).tolist()
+    assert got.tolist() == [FARM, FARM, NONE]
+    first = hl._seen[id(table["key"])][1]
+    hl.tick()
+    hl.of(np.array([2]), camp, lambda: parts)
+    assert hl._seen[id(table["key"])][1] is first  # same table: not filtered again
+    merged = _rows((0, 7, "payment"), (2, 7, "payment"))
+    parts = [merged, pending]  # after a merge
+    hl.tick()
+    assert hl.of(np.array([2]), camp, lambda: parts).tolist() == [FARM]
+    assert id(table["key"]) not in hl._seen or hl._seen[id(table["key"])][1] is not first
+    assert len(hl._seen) == 2
+
+
+def test_frames_among_the_parts_are_filtered_too() -> None:
+    """Pending evidence comes as Polars frames of all columns."""
+    import polars as pl
+
+    camp = np.array([0, 0])
+    pending = pl.DataFrame(_rows((0, 7, "payment"), (1, 7, "payment"), (1, 9, "sync+client")))
+    assert hard_linked(
+        [_rows((0, 5, "client+template")), pending], camp, np.array([0, 1])
+    ).tolist() == [FARM, FARM]

@@ -31,6 +31,7 @@ organisation and is reviewed, not enforced.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,6 +56,25 @@ HARD_KINDS: tuple[str, ...] = tuple(
 HARD_CODES = np.array([KIND_CODE[k] for k in HARD_KINDS], dtype=np.int64)
 
 
+_IS_HARD = np.zeros(256, dtype=bool)
+_IS_HARD[HARD_CODES] = True
+
+
+def hard_rows(part: Any) -> pl.DataFrame:
+    """The (node, key) rows of an evidence part whose kind is hard (a frame of
+    just those two columns passes through: already filtered)."""
+    if isinstance(part, pl.DataFrame) and part.columns == ["node", "key"]:
+        return part
+    kind = np.asarray(part["kind"]).astype(np.uint8, copy=False)
+    sel = _IS_HARD[kind]
+    return pl.DataFrame(
+        {
+            "node": np.asarray(part["node"])[sel].astype(np.int64, copy=False),
+            "key": np.asarray(part["key"])[sel],
+        }
+    )
+
+
 # what ties a member to the others of its campaign (hard_linked)
 NONE, PEERS, FARM = 0, 1, 2
 
@@ -72,29 +92,18 @@ def hard_linked(
     link without ``peers_exempt``).
 
     ``evidence``: the linker's evidence parts, each with ``key``, ``kind`` and
-    ``node`` columns (the merged table, pending frames, raw rows);
+    ``node`` columns (the merged table, pending frames, raw rows), or their
+    :func:`hard_rows` already;
     ``camp_of_node``: campaign index per node (-1: none). Polars' hashed
-    ``is_in`` filters the parts (NumPy's ``isin`` sorted millions of rows per
-    call: ~0.3 s at 1M events).
+    ``is_in`` and joins find the holders (NumPy's ``isin`` sorted millions of
+    rows per call: ~0.3 s at 1M events).
     """
     nodes = np.asarray(nodes, dtype=np.int64)
     out = np.full(len(nodes), NONE, dtype=np.int8)
-    frames = [
-        pl.DataFrame(
-            {
-                "node": np.asarray(e["node"]).astype(np.int64, copy=False),
-                "key": np.asarray(e["key"]),
-                "kind": np.asarray(e["kind"]).astype(np.int8, copy=False),
-            }
-        ).lazy()
-        for e in evidence
-        if len(e["key"])
-    ]
+    frames = [f for f in (hard_rows(e) for e in evidence) if f.height]
     if len(nodes) == 0 or not frames:
         return out
-    rows = pl.concat(frames).filter(
-        pl.col("kind").is_in(pl.Series(HARD_CODES.astype(np.int8)).implode())
-    )
+    rows = pl.concat(frames).lazy()
     own = rows.filter(pl.col("node").is_in(pl.Series(nodes).implode())).select("key", "node")
     holders = rows.join(own.select("key").unique(), on="key", how="semi")
     pairs = (
@@ -124,6 +133,8 @@ class HardLinks:
     window."""
 
     def __init__(self) -> None:
+        # each evidence part's hard rows, by the part (a frame) or its key array
+        self._seen: dict[int, tuple[weakref.ref[Any], pl.DataFrame]] = {}
         self.epoch = 0
         self.known: dict[int, tuple[int, int, int]] = {}  # node -> (camp, epoch, tie)
 
@@ -151,8 +162,26 @@ class HardLinks:
                 todo.append(j)
         if todo:
             t = np.array(todo, dtype=np.int64)
-            got = hard_linked(evidence(), camp_of_node, nodes[t], peers_exempt)
+            got = hard_linked(self._filtered(evidence()), camp_of_node, nodes[t], peers_exempt)
             out[t] = got
             for j, h in zip(todo, got.tolist(), strict=True):
                 self.known[int(nodes[j])] = (int(camps[j]), self.epoch, int(h))
+        return out
+
+    def _filtered(self, parts: Sequence[Any]) -> list[pl.DataFrame]:
+        """:func:`hard_rows` of each part, remembered while the part is the same
+        object (parts are never modified in place: the merged table, pending
+        frames and raw rows are replaced or appended), so a call filters only
+        the parts that arrived since the last one."""
+        out, live = [], {}
+        for part in parts:
+            anchor = part if isinstance(part, pl.DataFrame) else part.get("key")
+            if not isinstance(anchor, pl.DataFrame | np.ndarray):
+                out.append(hard_rows(part))
+                continue
+            hit = self._seen.get(id(anchor))
+            rows = hit[1] if hit is not None and hit[0]() is anchor else hard_rows(part)
+            live[id(anchor)] = (weakref.ref(anchor), rows)
+            out.append(rows)
+        self._seen = live
         return out
