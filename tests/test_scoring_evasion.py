@@ -5,14 +5,16 @@ alone (who the customer is) does not take part in it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from distillwatch.scoring.config import Settings
 from distillwatch.scoring.risk import EVASION, Scorer
 from distillwatch.signals import sketch
+from distillwatch.signals.identity import VERIFIED_FACTOR
 from distillwatch.signals.state import EntityState, StateView
 
 
-def _view(rotating: bool, young: bool, tier: float) -> StateView:
+def _view(rotating: bool, young: bool, tier: float, verified: bool = False) -> StateView:
     """One entity: 600 requests over 5 days, every hour of the day, a steady
     single-turn script (automation), no harvest cue."""
     st = EntityState(1)
@@ -29,7 +31,7 @@ def _view(rotating: bool, young: bool, tier: float) -> StateView:
     st.cols["single_turn"][row] = n
     st.cols["hours"][row] = n / 24
     st.cols["tier"][row] = tier
-    st.cols["verified"][row] = 0.0
+    st.cols["verified"][row] = 1.0 if verified else 0.0
     # network prefixes seen (a HyperLogLog): one per request when rotating
     regs = np.zeros((1, sketch.M), dtype=np.uint8)
     k = int(n) if rotating else 1
@@ -53,3 +55,19 @@ def test_evasion_with_automation_raises_risk_and_tier_alone_does_not() -> None:
     # the same script on an old account from one network: untouched
     steady = _view(rotating=False, young=False, tier=0.0)
     assert _risk(on, steady) == _risk(off, steady)
+
+
+def test_a_verified_identity_counts_less_as_disposable() -> None:
+    """The term's logit gain for a verified account is VERIFIED_FACTOR of the
+    unverified one's (same signals otherwise)."""
+    on = Settings.load()
+    off = Settings.load(risk={"evasion_x_automation": 0.0})
+
+    def logit_gain(v: StateView) -> float:
+        a, b = _risk(on, v), _risk(off, v)
+        return float(np.log(a / (1 - a)) - np.log(b / (1 - b)))
+
+    plain = logit_gain(_view(rotating=True, young=True, tier=0.0))
+    kyc = logit_gain(_view(rotating=True, young=True, tier=0.0, verified=True))
+    assert plain > 0.1
+    assert kyc == pytest.approx(VERIFIED_FACTOR * plain, rel=1e-6)
