@@ -6,8 +6,8 @@ harvest x automation interaction (distillation needs both: legitimate heavy
 users are automated but do not harvest, curious humans harvest but are not
 automated), the evasion x automation interaction (disposable identities:
 young accounts and rotating networks, not the tier prior, doing automated
-work: the hydra shape even when what it asks carries no harvest cue; scaled
-down like the tier prior for identity-verified accounts) and campaign
+work: the hydra shape even when what it asks carries no harvest cue; not for
+identity-verified accounts, whose identity is not disposable) and campaign
 membership. Actions follow ascending risk thresholds;
 without campaign evidence an entity must also have ``min_requests_enforce``
 requests before anything stronger than ``review``.
@@ -24,7 +24,6 @@ from distillwatch.ingest.schema import TIERS
 from distillwatch.scoring.config import ACTIONS, Settings
 from distillwatch.signals import ALL_SIGNALS, Signal
 from distillwatch.signals.base import ScorePlan, score_many
-from distillwatch.signals.identity import VERIFIED_FACTOR
 from distillwatch.signals.state import StateView
 
 GROUPS = ("harvest", "automation", "identity")
@@ -103,7 +102,7 @@ class Scorer:
             if len(self._evasion_rows):  # the evasion signals' own noisy-OR
                 evasion = 1.0 - np.multiply.reduce(kept_terms[self._evasion_rows], axis=0)
                 # a verified identity is not a disposable one
-                evasion = np.where(v["verified"] == 1.0, VERIFIED_FACTOR * evasion, evasion)
+                evasion = np.where(v["verified"] == 1.0, 0.0, evasion)
             keep = np.multiply.reduceat(kept_terms, self._run_starts, axis=0)
             for (g, _), kept in zip(self._runs, 1.0 - keep, strict=True):
                 groups[g] = kept

@@ -19,7 +19,7 @@ TIER_PRIOR = {
 }
 _PRIOR = np.array([TIER_PRIOR[t] for t in TIERS])
 # an identity-verified account's prior is this share of its tier's: a verified
-# identity costs an attacker more than a sign-up (risk's evasion term too)
+# identity costs an attacker more than a sign-up
 VERIFIED_FACTOR = 0.4
 
 
