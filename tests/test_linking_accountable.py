@@ -87,16 +87,16 @@ def test_hard_links_remember_the_tables_hard_rows_until_it_is_replaced() -> None
     got = hl.of(np.array([0, 1, 2]), camp, lambda: parts)
     assert got.tolist() == hard_linked(parts, camp, np.array([0, 1, 2])).tolist()
     assert got.tolist() == [FARM, FARM, NONE]
-    first = hl._seen[id(table["key"])][1]
+    first = hl._rows.seen[id(table["key"])][1]
     hl.tick()
     hl.of(np.array([2]), camp, lambda: parts)
-    assert hl._seen[id(table["key"])][1] is first  # same table: not filtered again
+    assert hl._rows.seen[id(table["key"])][1] is first  # same table: not filtered again
     merged = _rows((0, 7, "payment"), (2, 7, "payment"))
     parts = [merged, pending]  # after a merge
     hl.tick()
     assert hl.of(np.array([2]), camp, lambda: parts).tolist() == [FARM]
-    assert id(table["key"]) not in hl._seen or hl._seen[id(table["key"])][1] is not first
-    assert len(hl._seen) == 2
+    assert id(table["key"]) not in hl._rows.seen or hl._rows.seen[id(table["key"])][1] is not first
+    assert len(hl._rows.seen) == 2
 
 
 def test_frames_among_the_parts_are_filtered_too() -> None:

@@ -175,4 +175,4 @@ def test_tooling_parts_equal_a_fresh_filter() -> None:
     linker._raw = [linker._raw[1], chunk(12)]  # parts leave and arrive
     got = [[t[c].tolist() for c in ("key", "kind", "node")] for t in linker._tooling_parts()]
     assert got == fresh([*linker._pending, *linker._raw])
-    assert len(linker._tooling_memo) == 3
+    assert len(linker._tooling.seen) == 3

@@ -31,14 +31,13 @@ organisation and is reviewed, not enforced.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.evidence import KIND_CODE, LINKS
+from distillwatch.linking.evidence import KIND_CODE, LINKS, PartRows, kind_rows
 
 Evidence = Callable[[], Sequence[Any]]
 Exempt = Callable[[np.ndarray], np.ndarray]
@@ -56,8 +55,12 @@ HARD_KINDS: tuple[str, ...] = tuple(
 HARD_CODES = np.array([KIND_CODE[k] for k in HARD_KINDS], dtype=np.int64)
 
 
-_IS_HARD = np.zeros(256, dtype=bool)
+_IS_HARD = np.zeros(len(KIND_CODE), dtype=bool)
 _IS_HARD[HARD_CODES] = True
+
+
+def _node_key(rows: dict[str, np.ndarray]) -> pl.DataFrame:
+    return pl.DataFrame({"node": rows["node"].astype(np.int64, copy=False), "key": rows["key"]})
 
 
 def hard_rows(part: Any) -> pl.DataFrame:
@@ -65,14 +68,7 @@ def hard_rows(part: Any) -> pl.DataFrame:
     just those two columns passes through: already filtered)."""
     if isinstance(part, pl.DataFrame) and part.columns == ["node", "key"]:
         return part
-    kind = np.asarray(part["kind"]).astype(np.uint8, copy=False)
-    sel = _IS_HARD[kind]
-    return pl.DataFrame(
-        {
-            "node": np.asarray(part["node"])[sel].astype(np.int64, copy=False),
-            "key": np.asarray(part["key"])[sel],
-        }
-    )
+    return _node_key(kind_rows(part, _IS_HARD))
 
 
 # what ties a member to the others of its campaign (hard_linked)
@@ -133,8 +129,8 @@ class HardLinks:
     window."""
 
     def __init__(self) -> None:
-        # each evidence part's hard rows, by the part (a frame) or its key array
-        self._seen: dict[int, tuple[weakref.ref[Any], pl.DataFrame]] = {}
+        # each evidence part's hard rows, filtered once per part
+        self._rows = PartRows(_IS_HARD, _node_key)
         self.epoch = 0
         self.known: dict[int, tuple[int, int, int]] = {}  # node -> (camp, epoch, tie)
 
@@ -162,26 +158,8 @@ class HardLinks:
                 todo.append(j)
         if todo:
             t = np.array(todo, dtype=np.int64)
-            got = hard_linked(self._filtered(evidence()), camp_of_node, nodes[t], peers_exempt)
+            got = hard_linked(self._rows.of(evidence()), camp_of_node, nodes[t], peers_exempt)
             out[t] = got
             for j, h in zip(todo, got.tolist(), strict=True):
                 self.known[int(nodes[j])] = (int(camps[j]), self.epoch, int(h))
-        return out
-
-    def _filtered(self, parts: Sequence[Any]) -> list[pl.DataFrame]:
-        """:func:`hard_rows` of each part, remembered while the part is the same
-        object (parts are never modified in place: the merged table, pending
-        frames and raw rows are replaced or appended), so a call filters only
-        the parts that arrived since the last one."""
-        out, live = [], {}
-        for part in parts:
-            anchor = part if isinstance(part, pl.DataFrame) else part.get("key")
-            if not isinstance(anchor, pl.DataFrame | np.ndarray):
-                out.append(hard_rows(part))
-                continue
-            hit = self._seen.get(id(anchor))
-            rows = hit[1] if hit is not None and hit[0]() is anchor else hard_rows(part)
-            live[id(anchor)] = (weakref.ref(anchor), rows)
-            out.append(rows)
-        self._seen = live
         return out

@@ -26,7 +26,10 @@ x ``tooling``.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import polars as pl
@@ -85,6 +88,48 @@ ATTACH_ONLY_CODES = np.array([KIND_CODE[k] for k in ATTACH_ONLY], dtype=np.int8)
 # where ``np.isin(kind, ATTACH_ONLY_CODES)`` sorted millions of rows
 IS_ATTACH_ONLY = np.zeros(len(KIND_NAMES), dtype=bool)
 IS_ATTACH_ONLY[ATTACH_ONLY_CODES] = True
+
+T = TypeVar("T")
+Part = Any  # an evidence part: a pending frame or a dict of column arrays
+ROW_COLS = ("key", "kind", "node")
+
+
+def kind_rows(part: Part, mask: np.ndarray) -> dict[str, np.ndarray]:
+    """Key, kind and node of the rows of ``part`` whose kind ``mask`` (a
+    Boolean per kind code) selects."""
+    cols = {c: np.asarray(part[c]) for c in ROW_COLS}
+    sel = mask[cols["kind"]]
+    return {c: v[sel] for c, v in cols.items()}
+
+
+class PartRows(Generic[T]):
+    """``make(kind_rows(part, mask))`` of each evidence part, remembered while
+    the part is the same object: parts are never modified in place (the merged
+    table's columns, pending frames and raw chunks are replaced or appended),
+    so a call filters only the parts that arrived since the last one. Only the
+    current parts' results are kept; a part is known by itself (a frame) or by
+    its key array (a dict, which cannot be weakly referenced)."""
+
+    def __init__(self, mask: np.ndarray, make: Callable[[dict[str, np.ndarray]], T]) -> None:
+        self.mask = mask
+        self.make = make
+        self.seen: dict[int, tuple[weakref.ref[Any], T]] = {}
+
+    def of(self, parts: Sequence[Part]) -> list[T]:
+        out, live = [], {}
+        for part in parts:
+            anchor = part if isinstance(part, pl.DataFrame) else part["key"]
+            hit = self.seen.get(id(anchor))
+            if hit is not None and hit[0]() is anchor:
+                got = hit[1]
+            else:
+                got = self.make(kind_rows(part, self.mask))
+            live[id(anchor)] = (weakref.ref(anchor), got)
+            out.append(got)
+        self.seen = live
+        return out
+
+
 FACT_LABEL = {
     "pay": "payment fingerprint",
     "email": "e-mail domain",

@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.accountable import FARM, MIN_SHARE, NONE, PEERS, HardLinks
+from distillwatch.linking.accountable import MIN_SHARE, NONE, PEERS, HardLinks
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
@@ -75,6 +75,7 @@ from distillwatch.linking.evidence import (
     IS_ATTACH_ONLY,
     KIND_CODE,
     AccountFacts,
+    PartRows,
     compact,
     evidence_arrays,
     mix,
@@ -347,7 +348,8 @@ class CampaignLinker:
         self._tooling_of: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
         self._log_start = np.iinfo(np.int64).max
         self._last_cohort_check = -(2**62)
-        self._tooling_memo: dict[int, tuple[object, dict[str, np.ndarray]]] = {}
+        # the join-only (tooling) rows of each pending frame and raw chunk
+        self._tooling = PartRows(IS_ATTACH_ONLY, lambda rows: rows)
 
     # ---- observe ----------------------------------------------------------------
     def _nodes(self, ids: pl.Series, end_user: bool = False) -> np.ndarray:
@@ -673,19 +675,8 @@ class CampaignLinker:
     def _tooling_parts(self) -> list[dict[str, np.ndarray]]:
         """The join-only (tooling) rows (key, kind, node) of each pending frame and
         raw evidence chunk, in that order. Each chunk is filtered once, not at
-        every hourly check until the next rebuild merges it (the parts are never
-        modified; the memo keeps only the current ones)."""
-        memo: dict[int, tuple[object, dict[str, np.ndarray]]] = {}
-        parts: list[pl.DataFrame | dict[str, np.ndarray]] = [*self._pending, *self._raw]
-        for part in parts:
-            got = self._tooling_memo.get(id(part))
-            if got is None or got[0] is not part:
-                ev = {c: np.asarray(part[c]) for c in ("key", "kind", "node")}
-                tool = IS_ATTACH_ONLY[ev["kind"]]
-                got = (part, {c: v[tool] for c, v in ev.items()})
-            memo[id(part)] = got
-        self._tooling_memo = memo
-        return [t for _, t in memo.values()]
+        every hourly check until the next rebuild merges it."""
+        return self._tooling.of([*self._pending, *self._raw])
 
     def _new_group(self, camp: np.ndarray, held: np.ndarray, fresh: np.ndarray) -> bool:
         """A new tooling group (:func:`distillwatch.linking.resold.due_groups`)
@@ -790,7 +781,7 @@ class CampaignLinker:
         for c in np.flatnonzero(self.malicious).tolist():
             self.detected_at.setdefault(self.camp_ids[c], now_ms)
         bad = nodes[self.malicious[self.camp_of_node[nodes]]]
-        self._accountable_share = self._share_accountable(bad, state, scorer, n_camp)
+        self._accountable_share = self._share_accountable(bad, n_camp)
         risk = self.camp_risk[self.camp_of_node[bad]]
         self.risk_by_account = {
             self.node_ids[i]: float(r) for i, r in zip(bad.tolist(), risk.tolist(), strict=True)
@@ -801,33 +792,19 @@ class CampaignLinker:
             self._build_index()
             self._catch_up()
 
-    def _share_accountable(
-        self, bad: np.ndarray, state: EntityState, scorer: Scorer, n_camp: int
-    ) -> np.ndarray:
+    def _share_accountable(self, bad: np.ndarray, n_camp: int) -> np.ndarray:
         """Per campaign: the share of its members that are accountable customers."""
         size = np.bincount(self.camp_of_node[bad], minlength=n_camp)
-        acct = bad[~self._eu[bad]]
-        rows = self._rows_in(state, acct)
-        have = rows >= 0
-        if not have.any():
-            return np.zeros(n_camp)
-        trusted, established = scorer.accountable(state.view(rows[have]))
-        held = np.bincount(self.camp_of_node[acct[have][trusted | established]], minlength=n_camp)
+        held = np.bincount(self.camp_of_node[bad[self._accountable_nodes(bad)]], minlength=n_camp)
         return held / np.maximum(size, 1)
 
     def _own_risk_only(self, ids: list[str]) -> np.ndarray:
         """For members of malicious campaigns: which keep their own risk
         (accountable customers tied to the campaign by content alone:
         :mod:`.accountable`), judged on their state now."""
-        assert self._state is not None and self._scorer is not None
         nodes = np.array([self.node_of[a] for a in ids], dtype=np.int64)
         out = np.zeros(len(nodes), dtype=bool)
-        rows = self._rows_in(self._state, nodes)
-        ok = np.flatnonzero((rows >= 0) & ~self._eu[nodes])
-        if len(ok) == 0:
-            return out
-        trusted, established = self._scorer.accountable(self._state.view(rows[ok]))
-        cand = ok[trusted | established]
+        cand = np.flatnonzero(self._accountable_nodes(nodes))
         if len(cand) == 0:
             return out
         # a hard fact shared with a member that is not accountable itself (the
@@ -845,7 +822,6 @@ class CampaignLinker:
         known = camp < len(share)
         crowd[known] = share[camp[known]] >= MIN_SHARE
         out[cand[(ties == PEERS) | ((ties == NONE) & crowd)]] = True
-        assert not out[cand[ties == FARM]].any()
         return out
 
     def _accountable_nodes(self, nodes: np.ndarray) -> np.ndarray:
