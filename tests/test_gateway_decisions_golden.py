@@ -3,7 +3,9 @@
 Speed work on the online path (features small-batch path, state fold,
 scorer) must not change a single decision: this replays a fixed mix of
 harvesting and benign traffic, one request at a time and in micro-batches,
-and compares every action and risk (bit for bit) with the recorded ones
+and compares every action (exactly) and risk (to a few units in the last
+place: NumPy's exp and log take a different SIMD path on a CPU with AVX-512
+than on one without, and differ there by an ulp) with the recorded ones
 (``tests/fixtures/gateway/decisions.json``, written by the code before the
 speed work; regenerate with ``DW_WRITE_GOLDEN=1`` only for an intended
 change of the scoring).
@@ -17,6 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from distillwatch.gateway.decide import Decider
@@ -125,5 +128,9 @@ def test_decisions_match_the_recorded_ones(batch: int) -> None:
     golden = json.loads(GOLDEN.read_text())
     assert len(got) == len(golden[key])
     for i, (g, w) in enumerate(zip(got, golden[key], strict=True)):
-        assert g == w, f"request {i}: got {g}, recorded {w}"
+        assert (g[0], g[2]) == (w[0], w[2]), f"request {i}: got {g}, recorded {w}"
+        risk, recorded = float.fromhex(g[1]), float.fromhex(w[1])
+        assert abs(risk - recorded) <= 4 * np.spacing(recorded), (
+            f"request {i}: got {g}, recorded {w}"
+        )
     assert digest == golden[f"{key}_state"]
