@@ -21,7 +21,8 @@ scaffold: see :meth:`Workload.agent_harvest`). Legitimate kinds: ``ben_chat``, `
 ``ben_agent`` (multi-turn coding agent with tools), ``ben_team`` (15 engineers
 of one company on that agent from a corporate /24, sessions that grow), ``ben_judge`` (unrelated
 verified customers all running FastChat's public LLM-as-judge prompt), ``ben_serverless``
-(young startups' code-review jobs on serverless functions: rotating cloud egress networks).
+(young startups' code-review jobs on serverless functions: rotating cloud egress networks),
+``ben_eval_open`` (lm-eval-harness runs from unverified accounts).
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def _read(path: Path) -> list[dict[str, Any]]:
 
 class Workload:
     def __init__(self, data: Path, seed: int) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)
         ben, dis = _read(data / "prompts_benign.jsonl.gz"), _read(data / "prompts_distill.jsonl.gz")
         chat_src = {
@@ -221,6 +223,7 @@ class Workload:
         self.agent_harvest()
         self.benign()
         self.serverless()
+        self.open_eval()
 
     def trajectory(self, task: str, turns: int, result: str) -> list[dict[str, Any]]:
         """A coding-agent conversation: the scaffold's system prompt, the task (the
@@ -281,6 +284,28 @@ class Workload:
                 msgs = [{"role": "user", "content": f"{ask}\n{r.choice(self.code)}"}]
                 params = {"temperature": 0.0, "max_tokens": 1024}
                 self.add(a, t, msgs, params, r.randint(150, 900), ip=ip, ua="python-httpx/0.27")
+
+    def open_eval(self) -> None:
+        """ben_eval_open: students and independent researchers evaluating the
+        model with lm-eval-harness from unverified free and pay-as-you-go
+        accounts: each one GSM8K/CoT run (the harness's "Let's think step by
+        step"), one to two and a half thousand requests in a few hours from one
+        university or cloud VM. Unrelated to each other,
+        they share the harness's template, client and parameters. (Its own
+        random stream: the kinds above are the same with or without it.)"""
+        saved, self.rng = self.rng, random.Random(self.seed * 7919 + 1)
+        r = self.rng
+        for i in range(8):
+            a = f"v{i:04d}"
+            self.account(a, r.choice(["free", "pay_as_you_go"]), "ben_eval_open")
+            ip, day = self.ip(), r.randint(0, DAYS - 1)
+            n = r.randint(800, 2500)
+            for t in sorted(T0 + day * 86_400 + r.uniform(0, 5 * 3600) for _ in range(n)):
+                q = r.choice(self.gsm + self.hard[:3000])
+                msgs = [{"role": "user", "content": f"Q: {q}\nA: Let's think step by step."}]
+                params = {"temperature": 0.0, "max_tokens": 1024}
+                self.add(a, t, msgs, params, r.randint(100, 400), ip=ip, ua="lm-eval-harness/0.4")
+        self.rng = saved
 
     def benign(self) -> None:
         r = self.rng
@@ -474,6 +499,11 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--overrides", default="", help="settings overrides as JSON (A/B runs)")
+    ap.add_argument(
+        "--no-accounts",
+        action="store_true",
+        help="detect without the accounts side table (no tier, verification, age or payment)",
+    )
     ap.add_argument("--work", type=Path, default=Path("/tmp/distillwatch-tactics"))
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     a = ap.parse_args()
@@ -484,10 +514,12 @@ def main() -> None:
     w.build()
     w.write(a.work)
     settings = Settings.load(**json.loads(a.overrides)) if a.overrides else None
-    detect(a.work / "events.jsonl", a.work / "out", a.work / "accounts.jsonl", settings=settings)
+    accounts = None if a.no_accounts else a.work / "accounts.jsonl"
+    detect(a.work / "events.jsonl", a.work / "out", accounts, settings=settings)
     rows = score(w, a.work / "out")
     lines = [
-        f"# Hand-written tactics probe (seed {a.seed}, {len(w.events):,} events)",
+        f"# Hand-written tactics probe (seed {a.seed}, {len(w.events):,} events"
+        + (", no accounts table)" if a.no_accounts else ")"),
         "",
         "`python bench/tactics_probe.py` (module docstring: what each kind is).",
         "",

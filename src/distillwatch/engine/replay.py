@@ -54,6 +54,8 @@ class Linker(Protocol):
 
     def campaign_risk(self, account_ids: pl.Series, early: bool = False) -> np.ndarray: ...
 
+    def farm_tied(self, account_ids: list[str]) -> np.ndarray: ...
+
     def campaign_of(self, account_id: str) -> str | None: ...
 
     def link_reasons(self, account_id: str) -> list[dict[str, object]]: ...
@@ -166,7 +168,7 @@ class Replay:
                 continue
             view = state.view(touched)
             camp = self._campaign_risk(view.keys, level)
-            res = self.scorer.score(view, camp)
+            res = self._score(view, camp)
             early, early_risk = self._early_action(view, res.action, camp, level)
             new = self._new_firsts(state, touched, res.action)
             ref = tuple(n & (early >= lvl) for lvl, n in enumerate(new, start=1))
@@ -201,7 +203,20 @@ class Replay:
         return mask
 
     def _actions(self, view: StateView, campaign_risk: np.ndarray) -> np.ndarray:
-        return self.scorer.score(view, campaign_risk).action
+        return self._score(view, campaign_risk).action
+
+    def _score(self, view: StateView, camp: np.ndarray | None) -> ScoreResult:
+        """The scorer on ``view`` with its campaign risk; for the verified
+        campaign members the linker also says which are tied to the farm by a
+        hard fact (those add campaign and own evidence like anyone else:
+        ``actions.verified_campaign_cap``)."""
+        tied = None
+        if camp is not None and self.linker is not None and self.settings.verified_campaign_cap:
+            ask = np.flatnonzero((camp > 0) & (view["verified"] == 1.0))
+            if len(ask):
+                tied = np.zeros(len(camp), dtype=bool)
+                tied[ask] = self.linker.farm_tied([view.keys[i] for i in ask.tolist()])
+        return self.scorer.score(view, camp, tied)
 
     def _link_states(self) -> tuple[EntityState, Scorer, EntityState]:
         return self.states["account"], self.scorer, self.states["end_user"]
@@ -258,6 +273,6 @@ class Replay:
             rows = np.arange(len(state))
             view = state.view(rows)
             camp = self._campaign_risk(view.keys, level)
-            res = self.scorer.score(view, camp)
+            res = self._score(view, camp)
             out[level] = Decision(state, res, np.zeros(len(rows)) if camp is None else camp)
         return out

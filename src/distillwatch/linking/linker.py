@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from distillwatch.linking.accountable import MIN_SHARE, NONE, PEERS, HardLinks
+from distillwatch.linking.accountable import FARM, MIN_SHARE, NONE, PEERS, HardLinks
 from distillwatch.linking.aggregate import aggregate_state
 from distillwatch.linking.attach import CampaignAttacher, on_keys
 from distillwatch.linking.cohort import CohortParams, activation_cohorts, coactive_peers
@@ -1031,6 +1031,23 @@ class CampaignLinker:
         if len(at) and self._state is not None and self._scorer is not None:
             risk[at[self._own_risk_only([ids[i] for i in at.tolist()])]] = 0.0
         return risk
+
+    def farm_tied(self, account_ids: list[str]) -> np.ndarray:
+        """Which accounts share a hard fact (payment, e-mail domain, sign-up
+        burst, IP prefix, reseller) with a member of their campaign that is not
+        an accountable customer: tied to the operator, not just to the content
+        (:mod:`.accountable`). Accounts in no campaign: False."""
+        out = np.zeros(len(account_ids), dtype=bool)
+        nodes = np.array([self.node_of.get(a, -1) for a in account_ids], dtype=np.int64)
+        at = np.flatnonzero(nodes >= 0)
+        at = at[self.camp_of_node[nodes[at]] >= 0]
+        if len(at) == 0 or self._state is None or self._scorer is None:
+            return out
+        ties = self._hard.of(
+            nodes[at], self.camp_of_node, self._evidence_parts, self._accountable_nodes
+        )
+        out[at] = ties == FARM
+        return out
 
     def campaign_of(self, account_id: str) -> str | None:
         node = self.node_of.get(account_id)

@@ -67,6 +67,9 @@ class Settings:
     established_max_prefixes: int = 0
     established_max_daily: int = 0
     established_max_daily_tokens: int = 0
+    # a verified member's risk is at most the larger of its own and its
+    # campaign's (scoring.risk: proportion for accountable identities)
+    verified_campaign_cap: bool = False
 
     @classmethod
     def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
@@ -136,6 +139,7 @@ class Settings:
                 source,
                 "established_max_daily_tokens",
             ),
+            verified_campaign_cap=bool(acts.get("verified_campaign_cap", False)),
         )
 
 

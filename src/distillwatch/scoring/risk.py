@@ -8,7 +8,10 @@ automated), the evasion x automation interaction (disposable identities:
 young accounts and rotating networks, not the tier prior, doing automated
 work: the hydra shape even when what it asks carries no harvest cue; not for
 identity-verified accounts, whose identity is not disposable) and campaign
-membership. Actions follow ascending risk thresholds;
+membership. An identity-verified campaign member not tied to the campaign's
+farm by a hard fact has its risk bounded by the larger of its own and its
+campaign's (``actions.verified_campaign_cap``): membership takes it as far as
+the group's evidence goes, never further. Actions follow ascending risk thresholds;
 without campaign evidence an entity must also have ``min_requests_enforce``
 requests before anything stronger than ``review``.
 """
@@ -33,6 +36,8 @@ EVASION = ("account_age_ramp", "infra_rotation")
 # the reason a verdict held at review by the trusted-customer rule carries
 # (the gateway reads it back from the verdict file: gateway.verdicts)
 TRUSTED_REASON = "trusted_customer"
+# the reason a verified campaign member whose risk its campaign's bounded carries
+VERIFIED_MEMBER_REASON = "verified_member"
 
 
 @dataclass
@@ -50,6 +55,9 @@ class ScoreResult:
     held: np.ndarray | None = None
     # of those, the ones held as established customers (not on a trusted tier)
     established: np.ndarray | None = None
+    # verified campaign members whose risk the campaign's own bounded
+    # (settings.verified_campaign_cap; None: no entity's was)
+    capped: np.ndarray | None = None
 
 
 class Scorer:
@@ -88,7 +96,16 @@ class Scorer:
         self._run_starts = np.array([a for _, a in self._runs], dtype=np.intp)
         self._evasion_rows = np.array([i for i, n in enumerate(names) if n in EVASION], np.intp)
 
-    def score(self, v: StateView, campaign_risk: np.ndarray | None = None) -> ScoreResult:
+    def score(
+        self,
+        v: StateView,
+        campaign_risk: np.ndarray | None = None,
+        farm_tied: np.ndarray | None = None,
+    ) -> ScoreResult:
+        """Risk and action of each entity of ``v``; ``campaign_risk``: its
+        malicious campaign's risk (0: none); ``farm_tied``: campaign members
+        that share a hard fact with the campaign's farm (the verified-member
+        cap does not apply to them; None: none do)."""
         cfg = self.settings
         groups: dict[str, np.ndarray] = {}
         # every weighted signal scored in one stacked pass (signals.base.score_many)
@@ -120,6 +137,20 @@ class Scorer:
             + r["campaign"] * camp
         )
         risk = 1.0 / (1.0 + np.exp(-logit))
+        capped = None
+        if cfg.verified_campaign_cap:
+            capped = (camp > 0) & (v["verified"] == 1.0)
+            if farm_tied is not None:
+                capped &= ~farm_tied
+            if capped.any():
+                # proportion for accountable identities: membership lifts a
+                # verified member at most to its campaign's risk
+                own = 1.0 / (1.0 + np.exp(-(logit - r["campaign"] * camp)))
+                bound = np.maximum(own, camp)
+                capped &= risk > bound
+                risk = np.where(capped, bound, risk)
+            if not capped.any():
+                capped = None
         # the method np.searchsorted dispatches to (same values, no wrapper)
         action = self._thr.searchsorted(risk, side="right").astype(np.int8)
         thin = v["n"] < cfg.min_requests_enforce
@@ -132,7 +163,9 @@ class Scorer:
             established &= held & ~trusted
             thin |= held
         action = np.where(thin, np.minimum(action, 1), action).astype(np.int8)
-        return ScoreResult(risk, action, groups, measures, scores, v["n"], held, established)
+        return ScoreResult(
+            risk, action, groups, measures, scores, v["n"], held, established, capped
+        )
 
     def _trusted_held(self, v: StateView, camp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Trusted and established customers (:meth:`accountable`) outside any
@@ -205,6 +238,16 @@ class Scorer:
                     "detail": f"{who}, tied to no malicious campaign by payment,"
                     " infrastructure or sign-up: held at review for an analyst (its own"
                     f" risk {float(res.risk[i]):.2f} would enforce)",
+                }
+            )
+        if res.capped is not None and res.capped[i]:
+            out.append(
+                {
+                    "signal": VERIFIED_MEMBER_REASON,
+                    "value": round(float(res.risk[i]), 4),
+                    "detail": "identity-verified account: its campaign lifts its risk"
+                    " at most to the campaign's own (the larger of its own risk and"
+                    f" its campaign's: {float(res.risk[i]):.2f}); its own traffic may enforce it",
                 }
             )
         for _, name in contrib[: int(cfg.risk.get("reasons", 4))]:
