@@ -206,13 +206,13 @@ class Replay:
         return self._score(view, campaign_risk).action
 
     def _score(self, view: StateView, camp: np.ndarray | None) -> ScoreResult:
-        """The scorer on ``view`` with its campaign risk; for the verified
-        campaign members the linker also says which are tied to the farm by a
-        hard fact (those add campaign and own evidence like anyone else:
-        ``actions.verified_campaign_cap``)."""
+        """The scorer on ``view`` with its campaign risk; for the campaign
+        members whose score depends on it (verified members, members of thin
+        campaigns: :meth:`Scorer.tie_candidates`) the linker also says which
+        are tied to the farm by a hard fact."""
         tied = None
-        if camp is not None and self.linker is not None and self.settings.verified_campaign_cap:
-            ask = np.flatnonzero((camp > 0) & (view["verified"] == 1.0))
+        if camp is not None and self.linker is not None:
+            ask = np.flatnonzero(self.scorer.tie_candidates(view, camp))
             if len(ask):
                 tied = np.zeros(len(camp), dtype=bool)
                 tied[ask] = self.linker.farm_tied([view.keys[i] for i in ask.tolist()])

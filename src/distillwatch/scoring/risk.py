@@ -8,7 +8,10 @@ automated), the evasion x automation interaction (disposable identities:
 young accounts and rotating networks, not the tier prior, doing automated
 work: the hydra shape even when what it asks carries no harvest cue; not for
 identity-verified accounts, whose identity is not disposable) and campaign
-membership. An identity-verified campaign member not tied to the campaign's
+membership (a malicious campaign's risk, weighted by its margin over review
+up to ``risk.campaign_full_at``, or by the member's own evasion score when
+that is larger: a thin campaign is weak evidence except against a disposable
+identity). An identity-verified campaign member not tied to the campaign's
 farm by a hard fact has its risk bounded by the larger of its own and its
 campaign's (``actions.verified_campaign_cap``): membership takes it as far as
 the group's evidence goes, never further. Actions follow ascending risk thresholds;
@@ -104,8 +107,9 @@ class Scorer:
     ) -> ScoreResult:
         """Risk and action of each entity of ``v``; ``campaign_risk``: its
         malicious campaign's risk (0: none); ``farm_tied``: campaign members
-        that share a hard fact with the campaign's farm (the verified-member
-        cap does not apply to them; None: none do)."""
+        that share a hard fact with the campaign's farm (they take the whole
+        campaign term, and the verified-member cap does not apply to them;
+        None: none do)."""
         cfg = self.settings
         groups: dict[str, np.ndarray] = {}
         # every weighted signal scored in one stacked pass (signals.base.score_many)
@@ -127,6 +131,12 @@ class Scorer:
             groups[g] = 1.0 - np.ones(len(v))
         r = cfg.risk
         camp = np.zeros(len(v)) if campaign_risk is None else np.nan_to_num(campaign_risk)
+        # thin campaigns (just above review) count in full only for members
+        # whose own identity looks disposable (young, rotating networks)
+        # (or tied to the campaign's farm by a hard fact)
+        camp_w = np.maximum(self._campaign_weight(camp), evasion)
+        if farm_tied is not None:
+            camp_w = np.where(farm_tied, 1.0, camp_w)
         logit = (
             r["bias"]
             + r["harvest"] * groups["harvest"]
@@ -134,7 +144,7 @@ class Scorer:
             + r["identity"] * groups["identity"]
             + r["harvest_x_automation"] * groups["harvest"] * groups["automation"]
             + r.get("evasion_x_automation", 0.0) * evasion * groups["automation"]
-            + r["campaign"] * camp
+            + r["campaign"] * camp_w * camp
         )
         risk = 1.0 / (1.0 + np.exp(-logit))
         capped = None
@@ -145,7 +155,7 @@ class Scorer:
             if capped.any():
                 # proportion for accountable identities: membership lifts a
                 # verified member at most to its campaign's risk
-                own = 1.0 / (1.0 + np.exp(-(logit - r["campaign"] * camp)))
+                own = 1.0 / (1.0 + np.exp(-(logit - r["campaign"] * camp_w * camp)))
                 bound = np.maximum(own, camp)
                 capped &= risk > bound
                 risk = np.where(capped, bound, risk)
@@ -166,6 +176,33 @@ class Scorer:
         return ScoreResult(
             risk, action, groups, measures, scores, v["n"], held, established, capped
         )
+
+    def tie_candidates(self, v: StateView, camp: np.ndarray) -> np.ndarray:
+        """Rows whose score depends on whether they are tied to their
+        campaign's farm by a hard fact (the ``farm_tied`` argument of
+        :meth:`score`): verified members (``verified_campaign_cap``) and
+        members of thin campaigns (below ``risk.campaign_full_at``)."""
+        ask = np.zeros(len(camp), dtype=bool)
+        if self.settings.verified_campaign_cap:
+            ask |= v["verified"] == 1.0
+        full = self.settings.risk.get("campaign_full_at", 0.0)
+        if full > 0:
+            ask |= camp < full
+        out: np.ndarray = ask & (camp > 0)
+        return out
+
+    def _campaign_weight(self, camp: np.ndarray) -> np.ndarray | float:
+        """How much of the campaign term a member gets: from 0 for a campaign at
+        the review threshold to all of it at ``risk.campaign_full_at`` (absent
+        or 0: all of it for any malicious campaign). A campaign just above
+        review is thin evidence: its members are reviewed through it
+        (``campaign_review``), not enforced by it."""
+        full = self.settings.risk.get("campaign_full_at", 0.0)
+        if full <= 0:
+            return 1.0
+        review = self.settings.thresholds["review"]
+        out: np.ndarray = np.clip((camp - review) / max(full - review, 1e-9), 0.0, 1.0)
+        return out
 
     def _trusted_held(self, v: StateView, camp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Trusted and established customers (:meth:`accountable`) outside any
