@@ -168,9 +168,9 @@ class Replay:
                 continue
             view = state.view(touched)
             camp = self._campaign_risk(view.keys, level)
-            res = self._score(view, camp)
-            early, early_risk = self._early_action(view, res.action, camp, level)
-            new = self._new_firsts(state, touched, res.action)
+            action = self._actions(view, camp)
+            early, early_risk = self._early_action(view, action, camp, level)
+            new = self._new_firsts(state, touched, action)
             ref = tuple(n & (early >= lvl) for lvl, n in enumerate(new, start=1))
             own = state.cols["last_ts"][touched]  # each entity's last event here
             times = [np.where(r, own, decided_at) for r in ref]
@@ -202,8 +202,27 @@ class Replay:
         mask[np.fromiter((index[k] for k in keys.to_list()), np.int64, len(keys))] = True
         return mask
 
-    def _actions(self, view: StateView, campaign_risk: np.ndarray) -> np.ndarray:
-        return self._score(view, campaign_risk).action
+    def _actions(self, view: StateView, camp: np.ndarray | None) -> np.ndarray:
+        """The actions of :meth:`_score`, asking the linker about farm ties
+        only where the answer changes an action: the scorer runs with no
+        candidate tied, then with every candidate tied, and the linker (a join
+        over all hard evidence) is asked about the rows whose actions differ."""
+        res = self.scorer.score(view, camp)
+        if camp is None or self.linker is None:
+            return res.action
+        ask = np.flatnonzero(self.scorer.tie_candidates(view, camp))
+        if len(ask) == 0:
+            return res.action
+        sub = view.subset(ask)
+        tied = self.scorer.score(sub, camp[ask], np.ones(len(ask), dtype=bool)).action
+        differ = np.flatnonzero(tied != res.action[ask])
+        if len(differ) == 0:
+            return res.action
+        rows = ask[differ]
+        ties = self.linker.farm_tied([view.keys[i] for i in rows.tolist()])
+        action = res.action.copy()
+        action[rows] = np.where(ties, tied[differ], res.action[rows])
+        return action
 
     def _score(self, view: StateView, camp: np.ndarray | None) -> ScoreResult:
         """The scorer on ``view`` with its campaign risk; for the campaign

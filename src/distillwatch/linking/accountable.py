@@ -59,16 +59,53 @@ _IS_HARD = np.zeros(len(KIND_CODE), dtype=bool)
 _IS_HARD[HARD_CODES] = True
 
 
-def _node_key(rows: dict[str, np.ndarray]) -> pl.DataFrame:
-    return pl.DataFrame({"node": rows["node"].astype(np.int64, copy=False), "key": rows["key"]})
+def _spans(sorted_values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Positions in ``sorted_values`` of every element equal to one of ``wanted``."""
+    lo = np.searchsorted(sorted_values, wanted, side="left")
+    size = np.searchsorted(sorted_values, wanted, side="right") - lo
+    at = np.flatnonzero(size)
+    lo, size = lo[at], size[at]
+    starts = np.cumsum(size) - size
+    out: np.ndarray = np.repeat(lo - starts, size) + np.arange(int(size.sum()))
+    return out
 
 
-def hard_rows(part: Any) -> pl.DataFrame:
-    """The (node, key) rows of an evidence part whose kind is hard (a frame of
-    just those two columns passes through: already filtered)."""
-    if isinstance(part, pl.DataFrame) and part.columns == ["node", "key"]:
+class HardIndex:
+    """One evidence part's hard (node, key) rows, sorted by node and by key:
+    the keys a few nodes hold and the holders of a few keys are binary
+    searches, not a scan of the part (the merged table holds millions of rows
+    and is asked on many windows)."""
+
+    def __init__(self, rows: dict[str, np.ndarray]) -> None:
+        node = np.asarray(rows["node"]).astype(np.int64, copy=False)
+        key = np.asarray(rows["key"])
+        by_node = np.argsort(node, kind="stable")
+        self.node_sorted, self.key_by_node = node[by_node], key[by_node]
+        by_key = np.argsort(key, kind="stable")
+        self.key_sorted, self.node_by_key = key[by_key], node[by_key]
+
+    def __len__(self) -> int:
+        return len(self.node_sorted)
+
+    def keys_of(self, nodes: np.ndarray) -> np.ndarray:
+        """The keys (with repeats) that ``nodes`` (sorted, unique) hold here."""
+        out: np.ndarray = self.key_by_node[_spans(self.node_sorted, nodes)]
+        return out
+
+    def holders_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(node, key) of every row here holding one of ``keys`` (sorted, unique)."""
+        at = _spans(self.key_sorted, keys)
+        return self.node_by_key[at], self.key_sorted[at]
+
+
+def hard_rows(part: Any) -> HardIndex:
+    """The :class:`HardIndex` of an evidence part's rows whose kind is hard (a
+    frame of just ``node`` and ``key`` passes through: already filtered)."""
+    if isinstance(part, HardIndex):
         return part
-    return _node_key(kind_rows(part, _IS_HARD))
+    if isinstance(part, pl.DataFrame) and part.columns == ["node", "key"]:
+        return HardIndex({"node": part["node"].to_numpy(), "key": part["key"].to_numpy()})
+    return HardIndex(kind_rows(part, _IS_HARD))
 
 
 # what ties a member to the others of its campaign (hard_linked)
@@ -90,33 +127,68 @@ def hard_linked(
     ``evidence``: the linker's evidence parts, each with ``key``, ``kind`` and
     ``node`` columns (the merged table, pending frames, raw rows), or their
     :func:`hard_rows` already;
-    ``camp_of_node``: campaign index per node (-1: none). Polars' hashed
-    ``is_in`` and joins find the holders (NumPy's ``isin`` sorted millions of
-    rows per call: ~0.3 s at 1M events).
+    ``camp_of_node``: campaign index per node (-1: none). Each part's
+    :class:`HardIndex` finds the keys and their holders by binary search, so
+    a call costs what the asked nodes' keys hold, not the size of the
+    evidence (a scan and join of every hard row took ~30-40 ms per call at 1M
+    events, and the replay asks on many windows).
     """
     nodes = np.asarray(nodes, dtype=np.int64)
     out = np.full(len(nodes), NONE, dtype=np.int8)
-    frames = [f for f in (hard_rows(e) for e in evidence) if f.height]
-    if len(nodes) == 0 or not frames:
+    parts = [ix for ix in (hard_rows(e) for e in evidence) if len(ix)]
+    if len(nodes) == 0 or not parts:
         return out
-    rows = pl.concat(frames).lazy()
-    own = rows.filter(pl.col("node").is_in(pl.Series(nodes).implode())).select("key", "node")
-    holders = rows.join(own.select("key").unique(), on="key", how="semi")
-    pairs = (
-        own.join(holders.select("key", pl.col("node").alias("other")), on="key")
-        .filter(pl.col("node") != pl.col("other"))
-        .select("node", "other")
-        .collect()
+    # every holder of a key one of ``nodes`` holds, once per (node, key); then
+    # per (key, campaign) how many holders, and how many not exempt: counts,
+    # not the pairs (a farm's shared /24 or card has thousands of holders, and
+    # the pairs of one key are their square)
+    asked = np.unique(nodes)
+    keys = np.unique(np.concatenate([ix.keys_of(asked) for ix in parts]))
+    if len(keys) == 0:
+        return out
+    found = [ix.holders_of(keys) for ix in parts]
+    holders = pl.DataFrame(
+        {
+            "node": np.concatenate([n for n, _ in found]),
+            "key": np.concatenate([k for _, k in found]),
+        }
+    ).unique()
+    h_node = holders["node"].to_numpy()
+    keep = h_node < len(camp_of_node)
+    h_node = h_node[keep]
+    h_camp = camp_of_node[h_node]
+    exempt = np.zeros(len(h_node), dtype=bool)
+    if peers_exempt is not None:
+        mine = np.isin(h_camp, camp_of_node[nodes])
+        uniq, at = np.unique(h_node[mine], return_inverse=True)
+        if len(uniq):
+            exempt[mine] = peers_exempt(uniq)[at]
+    h = pl.DataFrame(
+        {
+            "node": h_node,
+            "key": holders["key"].filter(pl.Series(keep)),
+            "camp": h_camp,
+            "farm": ~exempt,
+        }
     )
-    a, b = pairs["node"].to_numpy(), pairs["other"].to_numpy()
-    keep = b < len(camp_of_node)
-    a, b = a[keep], b[keep]
-    same = camp_of_node[a] == camp_of_node[b]
-    a, b = a[same], b[same]
-    out[np.isin(nodes, a)] = PEERS if peers_exempt is not None else FARM
-    if peers_exempt is not None and len(b):
-        other, at = np.unique(b, return_inverse=True)
-        out[np.isin(nodes, a[~peers_exempt(other)[at]])] = FARM
+    per_key = h.group_by("key", "camp").agg(
+        pl.len().alias("holders"), pl.col("farm").sum().alias("farm_holders")
+    )
+    ties = (
+        h.filter(pl.col("node").is_in(pl.Series(nodes).implode()))
+        .join(per_key, on=["key", "camp"])
+        .group_by("node")
+        .agg(
+            (pl.col("holders") > 1).any().alias("linked"),
+            (pl.col("farm_holders") - pl.col("farm").cast(pl.UInt32) > 0).any().alias("farm"),
+        )
+    )
+    linked = ties.filter(pl.col("linked"))
+    if peers_exempt is None:
+        out[np.isin(nodes, linked["node"].to_numpy())] = FARM
+        return out
+    out[np.isin(nodes, linked["node"].to_numpy())] = PEERS
+    out[np.isin(nodes, linked.filter(pl.col("farm"))["node"].to_numpy())] = FARM
     return out
 
 
@@ -130,7 +202,7 @@ class HardLinks:
 
     def __init__(self) -> None:
         # each evidence part's hard rows, filtered once per part
-        self._rows = PartRows(_IS_HARD, _node_key)
+        self._rows = PartRows(_IS_HARD, HardIndex)
         self.epoch = 0
         self.known: dict[int, tuple[int, int, int]] = {}  # node -> (camp, epoch, tie)
 
