@@ -15,7 +15,8 @@ prompts, a few shared system prompts, isolated infrastructure), ``atk_quiet``
 (the same, 8-20 requests a day, 30% decoy chat, own system prompt and
 parameters per account: only per-account signals can catch it),
 ``atk_rubric`` (grading prompts in unseen wordings), ``atk_burn`` (one-day
-accounts), ``atk_agent`` (agentic-coding trajectories through a popular agent's
+accounts), ``atk_office`` (bought aged accounts harvesting in office hours with chat cover:
+see :meth:`Workload.office_hours`), ``atk_agent`` (agentic-coding trajectories through a popular agent's
 scaffold: see :meth:`Workload.agent_harvest`). Legitimate kinds: ``ben_chat``, ``ben_student`` (asks for steps),
 ``ben_eval`` (lm-eval-harness style, "Let's think step by step", bursts),
 ``ben_agent`` (multi-turn coding agent with tools), ``ben_team`` (15 engineers
@@ -224,6 +225,7 @@ class Workload:
         self.benign()
         self.serverless()
         self.open_eval()
+        self.office_hours()
 
     def trajectory(self, task: str, turns: int, result: str) -> list[dict[str, Any]]:
         """A coding-agent conversation: the scaffold's system prompt, the task (the
@@ -284,6 +286,46 @@ class Workload:
                 msgs = [{"role": "user", "content": f"{ask}\n{r.choice(self.code)}"}]
                 params = {"temperature": 0.0, "max_tokens": 1024}
                 self.add(a, t, msgs, params, r.randint(150, 900), ip=ip, ua="python-httpx/0.27")
+
+    def office_hours(self) -> None:
+        """atk_office: a harvest dressed as office work. Bought aged accounts
+        (100-400 days, half of them verified, pay-as-you-go), each on its own
+        static residential address, active only 09:00-18:00 on weekdays at
+        25-60 requests a day, every account with its own system prompt and
+        sampling parameters, 40% ordinary chat as cover; the rest hard reasoning
+        prompts with a CoT demand in unseen wordings, paraphrased per request
+        (the demand's place and wording vary). No shared payment, network or
+        sign-up time. (Its own random stream: the kinds above are the same
+        with or without it.)"""
+        saved, self.rng = self.rng, random.Random(self.seed * 7919 + 2)
+        r = self.rng
+        for i in range(60):
+            a = f"o{i:04d}"
+            self.account(
+                a, "pay_as_you_go", "atk_office", verified=r.random() < 0.5,
+                age_days=r.uniform(100, 400),
+            )  # fmt: skip
+            home = self.ip()
+            sysp = r.choice(["You are a helpful assistant.", "You are a senior analyst.", None])
+            params = {
+                "temperature": round(r.uniform(0.3, 0.9), 1),
+                "max_tokens": r.choice([2048, 4096]),
+            }
+            for d in range(DAYS):
+                if (d + 3) % 7 >= 5:  # 2026-01-01 is a Thursday: days 2 and 3 are the weekend
+                    continue
+                for _ in range(r.randint(25, 60)):
+                    t = T0 + d * 86_400 + r.uniform(9 * 3600, 18 * 3600)
+                    if r.random() < 0.4:
+                        msgs = [{"role": "user", "content": r.choice(self.chat)}]
+                    else:
+                        q, w = r.choice(self.hard), r.choice(COT)
+                        body = f"{q}\n\n{w}" if r.random() < 0.5 else f"{w} {q}"
+                        msgs = [{"role": "user", "content": body}]
+                    if sysp:
+                        msgs.insert(0, {"role": "system", "content": sysp})
+                    self.add(a, t, msgs, params, r.randint(400, 2500), ip=home)
+        self.rng = saved
 
     def open_eval(self) -> None:
         """ben_eval_open: students and independent researchers evaluating the
