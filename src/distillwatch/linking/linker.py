@@ -830,6 +830,9 @@ class CampaignLinker:
         out = np.zeros(len(nodes), dtype=bool)
         rows = self._rows_in(self._state, nodes)
         ok = np.flatnonzero((rows >= 0) & ~self._eu[nodes])
+        # accountable customers are verified (Scorer.accountable): the rest need
+        # no view (a farm's shared keys have thousands of unverified holders)
+        ok = ok[self._state.cols["verified"][rows[ok]] == 1.0]
         if len(ok):
             trusted, established = self._scorer.accountable(self._state.view(rows[ok]))
             out[ok] = trusted | established
