@@ -99,12 +99,10 @@ class HardIndex:
 
 
 def hard_rows(part: Any) -> HardIndex:
-    """The :class:`HardIndex` of an evidence part's rows whose kind is hard (a
-    frame of just ``node`` and ``key`` passes through: already filtered)."""
+    """The :class:`HardIndex` of an evidence part's rows whose kind is hard (an
+    index passes through: already built)."""
     if isinstance(part, HardIndex):
         return part
-    if isinstance(part, pl.DataFrame) and part.columns == ["node", "key"]:
-        return HardIndex({"node": part["node"].to_numpy(), "key": part["key"].to_numpy()})
     return HardIndex(kind_rows(part, _IS_HARD))
 
 
@@ -147,15 +145,17 @@ def hard_linked(
     if len(keys) == 0:
         return out
     found = [ix.holders_of(keys) for ix in parts]
-    holders = pl.DataFrame(
-        {
-            "node": np.concatenate([n for n, _ in found]),
-            "key": np.concatenate([k for _, k in found]),
-        }
-    ).unique()
-    h_node = holders["node"].to_numpy()
-    keep = h_node < len(camp_of_node)
-    h_node = h_node[keep]
+    h = (
+        pl.DataFrame(
+            {
+                "node": np.concatenate([n for n, _ in found]),
+                "key": np.concatenate([k for _, k in found]),
+            }
+        )
+        .unique()
+        .filter(pl.col("node") < len(camp_of_node))
+    )
+    h_node = h["node"].to_numpy()
     h_camp = camp_of_node[h_node]
     exempt = np.zeros(len(h_node), dtype=bool)
     if peers_exempt is not None:
@@ -163,14 +163,7 @@ def hard_linked(
         uniq, at = np.unique(h_node[mine], return_inverse=True)
         if len(uniq):
             exempt[mine] = peers_exempt(uniq)[at]
-    h = pl.DataFrame(
-        {
-            "node": h_node,
-            "key": holders["key"].filter(pl.Series(keep)),
-            "camp": h_camp,
-            "farm": ~exempt,
-        }
-    )
+    h = h.with_columns(camp=pl.Series(h_camp), farm=pl.Series(~exempt))
     per_key = h.group_by("key", "camp").agg(
         pl.len().alias("holders"), pl.col("farm").sum().alias("farm_holders")
     )

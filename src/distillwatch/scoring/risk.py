@@ -98,6 +98,7 @@ class Scorer:
             at += width
         self._run_starts = np.array([a for _, a in self._runs], dtype=np.intp)
         self._evasion_rows = np.array([i for i, n in enumerate(names) if n in EVASION], np.intp)
+        self._full_at = float(settings.risk.get("campaign_full_at", 0.0))
 
     def score(
         self,
@@ -137,16 +138,15 @@ class Scorer:
         camp_w = np.maximum(self._campaign_weight(camp), evasion)
         if farm_tied is not None:
             camp_w = np.where(farm_tied, 1.0, camp_w)
-        logit = (
+        own_logit = (
             r["bias"]
             + r["harvest"] * groups["harvest"]
             + r["automation"] * groups["automation"]
             + r["identity"] * groups["identity"]
             + r["harvest_x_automation"] * groups["harvest"] * groups["automation"]
             + r.get("evasion_x_automation", 0.0) * evasion * groups["automation"]
-            + r["campaign"] * camp_w * camp
         )
-        risk = 1.0 / (1.0 + np.exp(-logit))
+        risk = 1.0 / (1.0 + np.exp(-(own_logit + r["campaign"] * camp_w * camp)))
         capped = None
         if cfg.verified_campaign_cap:
             capped = (camp > 0) & (v["verified"] == 1.0)
@@ -155,8 +155,7 @@ class Scorer:
             if capped.any():
                 # proportion for accountable identities: membership lifts a
                 # verified member at most to its campaign's risk
-                own = 1.0 / (1.0 + np.exp(-(logit - r["campaign"] * camp_w * camp)))
-                bound = np.maximum(own, camp)
+                bound = np.maximum(1.0 / (1.0 + np.exp(-own_logit)), camp)
                 capped &= risk > bound
                 risk = np.where(capped, bound, risk)
             if not capped.any():
@@ -185,9 +184,8 @@ class Scorer:
         ask = np.zeros(len(camp), dtype=bool)
         if self.settings.verified_campaign_cap:
             ask |= v["verified"] == 1.0
-        full = self.settings.risk.get("campaign_full_at", 0.0)
-        if full > 0:
-            ask |= camp < full
+        if self._full_at > 0:
+            ask |= camp < self._full_at
         out: np.ndarray = ask & (camp > 0)
         return out
 
@@ -195,9 +193,8 @@ class Scorer:
         """How much of the campaign term a member gets: from 0 for a campaign at
         the review threshold to all of it at ``risk.campaign_full_at`` (absent
         or 0: all of it for any malicious campaign). A campaign just above
-        review is thin evidence: its members are reviewed through it
-        (``campaign_review``), not enforced by it."""
-        full = self.settings.risk.get("campaign_full_at", 0.0)
+        review is thin evidence: it alone does not enforce its members."""
+        full = self._full_at
         if full <= 0:
             return 1.0
         review = self.settings.thresholds["review"]
