@@ -23,7 +23,9 @@ scaffold: see :meth:`Workload.agent_harvest`). Legitimate kinds: ``ben_chat``, `
 of one company on that agent from a corporate /24, sessions that grow), ``ben_judge`` (unrelated
 verified customers all running FastChat's public LLM-as-judge prompt), ``ben_serverless``
 (young startups' code-review jobs on serverless functions: rotating cloud egress networks),
-``ben_eval_open`` (lm-eval-harness runs from unverified accounts).
+``ben_eval_open`` (lm-eval-harness runs from unverified accounts). ``atk_datagen``
+(synthetic-data generation requests in unseen wordings, spread thin) and ``ben_quizgen``
+(a teaching app generating quizzes all day) probe the datagen head.
 """
 
 from __future__ import annotations
@@ -69,6 +71,62 @@ RUBRIC = [
     " completeness, clarity. Give a score out of 5 for each.\n\nTask: {q}\nResponse: {a}",
 ]
 ENFORCE = ("challenge", "degrade", "block")
+# atk_datagen's generation requests, written for the probe only (not in any training list)
+DATAGEN = [
+    "I'm assembling a corpus for supervised fine-tuning. Produce {n} fresh prompts a person"
+    " might send to a writing assistant about {t}, separated by ---.",
+    "Draft {n} instruction/answer examples on the subject of {t}. Format each as"
+    " ### Instruction, then ### Response.",
+    "Here is a seed task: {t}\nMutate it into {n} new tasks that are more complex and exercise"
+    " different skills. Return only the new tasks.",
+    "We need evaluation items. Write {n} tricky questions about {t} with gold answers, as CSV"
+    " with the columns question,answer.",
+    "Produce a realistic chat log of 8 turns in which a human asks an AI for help with {t}."
+    " Label the turns USER and ASSISTANT.",
+    "Output {n} lines, each a JSON object with query, relevant and irrelevant keys, for"
+    " retrieval training on {t}.",
+]
+# atk_datagen's topics and answering-stage requests (its own, so that it shares no prompt
+# pool with the other kinds and links with none of them)
+TOPICS = [
+    "photosynthesis",
+    "the French Revolution",
+    "binary search trees",
+    "compound interest",
+    "plate tectonics",
+    "SQL joins",
+    "the immune system",
+    "supply and demand",
+    "Bayes' theorem",
+    "recursion in Python",
+    "the water cycle",
+    "Roman architecture",
+    "TCP handshakes",
+    "linear regression",
+    "climate feedback loops",
+    "graph colouring",
+    "contract law basics",
+    "the Krebs cycle",
+    "dynamic programming",
+    "Renaissance painting",
+    "quantum tunnelling",
+    "REST API design",
+    "game theory",
+    "protein folding",
+    "the Cold War",
+    "hash tables",
+]
+ANSWER = [
+    "Solve: {t}, worked example {k}.",
+    "Explain {t} to an engineer, case {k}.",
+    "Give a precise, complete answer about {t} (item {k}).",
+    "{t}: answer question {k} in depth.",
+]
+# ben_quizgen's product prompt (a teaching app; one template, many topics)
+QUIZ = (
+    "Create {n} multiple-choice questions for a grade {g} class on {t}. Give four options"
+    " each and mark the correct one. Keep the language simple."
+)
 AGENT_COT = 0.0
 AGENT_SYS = "You are a coding agent. Use the tools to edit files and run tests."
 
@@ -226,6 +284,8 @@ class Workload:
         self.serverless()
         self.open_eval()
         self.office_hours()
+        self.datagen()
+        self.quiz_app()
 
     def trajectory(self, task: str, turns: int, result: str) -> list[dict[str, Any]]:
         """A coding-agent conversation: the scaffold's system prompt, the task (the
@@ -325,6 +385,52 @@ class Workload:
                     if sysp:
                         msgs.insert(0, {"role": "system", "content": sysp})
                     self.add(a, t, msgs, params, r.randint(400, 2500), ip=home)
+        self.rng = saved
+
+    def datagen(self) -> None:
+        """atk_datagen: the generation stage of a distillation pipeline, spread thin.
+        Young free or pay-as-you-go accounts on rotating addresses, 20-50 requests a
+        day around the clock; 60% ask for manufactured training data (batches of
+        prompts, instruction/answer pairs, evolved tasks, eval items, chat logs,
+        retrieval triples: wordings written for this probe, in no training list),
+        the rest answer generated items (the answering stage, no CoT demand). Topics
+        and answering requests are its own, so it links with no other kind.
+        (Its own random stream: the kinds above are the same with or without it.)"""
+        saved, self.rng = self.rng, random.Random(self.seed * 7919 + 3)
+        r = self.rng
+        for i in range(50):
+            a = f"n{i:04d}"
+            self.account(
+                a, r.choice(["free", "pay_as_you_go"]), "atk_datagen", age_days=r.uniform(1, 30)
+            )
+            params = {"temperature": round(r.uniform(0.7, 1.0), 1), "max_tokens": 4096}
+            for t in self.times(r.uniform(20, 50)):
+                if r.random() < 0.6:
+                    body = r.choice(DATAGEN).format(n=r.choice([5, 10, 20, 30]), t=r.choice(TOPICS))
+                else:
+                    body = r.choice(ANSWER).format(t=r.choice(TOPICS), k=r.randint(1, 10**6))
+                self.add(a, t, [{"role": "user", "content": body}], params, r.randint(500, 3000))
+        self.rng = saved
+
+    def quiz_app(self) -> None:
+        """ben_quizgen: a teaching app (aged, verified pay-as-you-go accounts, one per
+        school district it serves) that turns a teacher's topic into a quiz: one
+        product template, 100-300 requests a day in school hours from the app's two
+        servers. Its traffic is generation of questions all day long: a legitimate
+        product, not a harvest. (Its own random stream.)"""
+        saved, self.rng = self.rng, random.Random(self.seed * 7919 + 4)
+        r = self.rng
+        servers = [self.ip(), self.ip()]
+        for i in range(6):
+            a = f"q{i:04d}"
+            self.account(
+                a, "pay_as_you_go", "ben_quizgen", verified=True, age_days=r.uniform(90, 500)
+            )
+            for t in self.times(r.uniform(100, 300), hours=10):
+                body = QUIZ.format(n=r.choice([5, 10]), g=r.randint(3, 12), t=r.choice(TOPICS))
+                params = {"temperature": 0.4, "max_tokens": 1500}
+                self.add(a, t, [{"role": "user", "content": body}], params, r.randint(300, 1200),
+                         ip=r.choice(servers), ua="quizly-backend/2.3")  # fmt: skip
         self.rng = saved
 
     def open_eval(self) -> None:
