@@ -47,6 +47,7 @@ from classifier_data import Example, build_examples, tokens_of, window_examples
 
 from distillwatch.features.classifiers import (
     CAPABILITIES,
+    DATAGEN_AT,
     DEFAULT_HEAD_CHARS,
     DEFAULT_TAIL_CHARS,
     HEADS,
@@ -294,7 +295,7 @@ def evaluate(ex: list[Example], model: Model) -> dict[str, object]:
     out["by_kind"] = by_kind
     cap_y = np.array([e.capability for e in ex])
     m = (cap_y >= 0) & np.isin(kinds, ["plain", "agentic"])
-    cap_p = z[m, 2:].argmax(axis=1)
+    cap_p = z[m, 2:DATAGEN_AT].argmax(axis=1)
     labels = list(range(len(CAPABILITIES)))
     f1s = f1_score(cap_y[m], cap_p, labels=labels, average=None, zero_division=0)
     support = np.bincount(cap_y[m], minlength=len(labels))
@@ -311,10 +312,19 @@ def evaluate(ex: list[Example], model: Model) -> dict[str, object]:
 
 
 def save(path: Path, m: Model) -> None:
+    """Write the artefact; the datagen head of the artefact already at ``path`` is kept
+    (it is trained apart, on the same features: scripts/train_datagen.py)."""
     keep, w16 = shipped(m.weights)
     wkeep, ww16 = shipped(m.window_weights)
+    datagen: dict[str, np.ndarray] = {}
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            datagen = {k: z[k] for k in z.files if k.startswith("datagen_")}
+    if not datagen:
+        print("no datagen head at --out: run scripts/train_datagen.py next")
     np.savez_compressed(
         path,
+        **datagen,
         feature_index=keep.astype(np.int32),
         weights=w16.astype(np.float16),
         bias=m.bias.astype(np.float32),

@@ -76,8 +76,9 @@ def test_cjk_characters_and_line_breaks_are_tokens() -> None:
 
 
 def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
-    """TextClassifiers.logits: cot and rubric are the larger of the whole-text head and
-    the window head on the best window (k tokens of one line, or a shorter whole line),
+    """TextClassifiers.logits: cot, rubric and datagen (the last column, its own
+    artefact arrays) are the larger of the whole-text head and the window head on
+    the best window (k tokens of one line, or a shorter whole line),
     each window scored exactly as hashed_ngrams @ weights + bias would score it alone;
     any batch, one row or many, gives the same bits."""
     from distillwatch.features.classifiers import HEADS, TextClassifiers
@@ -89,13 +90,23 @@ def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
     b = rng.normal(size=len(HEADS)).astype(np.float32)
     ww = rng.normal(size=(f, 2)).astype(np.float16)
     wb = rng.normal(size=2).astype(np.float32)
+    dw = rng.normal(size=(f, 2)).astype(np.float16)  # datagen: whole text, window
+    db = rng.normal(size=2).astype(np.float32)
     words = ["step", "reason", "grade", "the", "answer", "思", "考", "x1", "é", "\n", "\n", "a"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(0, 30)))) for _ in range(120)]
     texts += ["", "a", "think", "\n", "\n\n", "a\n", "step\nstep step step step step"]
     for k, pc in ((1, 0), (3, 0), (5, 0), (1, 3), (4, 3), (5, 5)):
-        clf = TextClassifiers(f, np.arange(f), w, b, 2000, 500, k, np.arange(f), ww, wb, pc)
+        clf = TextClassifiers(
+            f, np.arange(f), w, b, 2000, 500, k, np.arange(f), ww, wb, pc, np.arange(f), dw, db
+        )
         got = clf.logits(text_grams(texts, pc))
-        whole = linear_scores(texts, w.astype(np.float32), b, pc)
+        assert got.shape == (len(texts), len(HEADS) + 1)
+        whole = np.hstack(
+            [
+                linear_scores(texts, w.astype(np.float32), b, pc),
+                linear_scores(texts, dw[:, :1].astype(np.float32), db[:1], pc),
+            ]
+        )
         for i, t in enumerate(texts):
             want = whole[i].copy()
             windows = []
@@ -108,6 +119,8 @@ def test_window_scores_are_the_best_line_window_scored_as_a_text() -> None:
             if windows:
                 best = linear_scores(windows, ww.astype(np.float32), wb, pc).max(axis=0)
                 want[:2] = np.maximum(want[:2], best)
+                dbest = linear_scores(windows, dw[:, 1:].astype(np.float32), db[1:], pc).max()
+                want[-1] = max(want[-1], dbest)
             assert np.array_equal(got[i], want), (k, t)
         for i in range(0, len(texts), 11):
             assert np.array_equal(clf.logits(clf.grams([texts[i]]))[0], got[i])

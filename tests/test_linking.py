@@ -44,7 +44,7 @@ def rows(
 
 def frame(parts: list[dict[str, np.ndarray]]) -> pl.DataFrame:
     defaults: dict[str, object] = {
-        "model": "m1", "cot": 0.0, "rubric": 0.0, "capability": 0, "single_turn": False,
+        "model": "m1", "cot": 0.0, "rubric": 0.0, "datagen": 0.0, "capability": 0, "single_turn": False,
         "tool_use": False, "maxlen_hit": False, "long_request": False, "prob_harvest": False,
         "reasoning_harvest": False, "output_tokens": 300,
     }  # fmt: skip

@@ -23,6 +23,7 @@ def _random_view(n: int, seed: int) -> StateView:
             "account_id": accounts,
             "cot": rng.random(m).astype(np.float32),
             "rubric": rng.random(m).astype(np.float32),
+            "datagen": rng.random(m).astype(np.float32),
             "capability": rng.integers(0, 7, m).astype(np.int8),
             "output_tokens": rng.integers(0, 5000, m).astype(np.int32),
             **{

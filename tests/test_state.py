@@ -19,6 +19,7 @@ def _feat(ts_ms: list[int], accounts: list[str], cot: list[float] | None = None)
             "account_id": accounts,
             "cot": cot or [0.9] * m,
             "rubric": [0.1] * m,
+            "datagen": [0.6] * m,
             "capability": pl.Series([1] * m, dtype=pl.Int8),
             "output_tokens": pl.Series([100] * m, dtype=pl.Int32),
             **{
@@ -49,6 +50,8 @@ def test_counters_and_times() -> None:
     thr = HIGHS["cot_hi"][1]
     expect = [sum(c >= thr for c in (0.9, 0.2, 0.6)), int(thr <= 0.7)]
     np.testing.assert_array_equal(v["cot_hi"], expect)
+    np.testing.assert_array_equal(v["rubric_hi"], [0, 0])  # 0.1 < 0.5
+    np.testing.assert_array_equal(v["datagen_hi"], [3, 1])  # 0.6 >= 0.5
     np.testing.assert_allclose(v["cot_sum"], [1.7, 0.7], rtol=1e-6)
     np.testing.assert_array_equal(v["first_ts"], [T0, T0 + 20_000])
     np.testing.assert_array_equal(v["last_ts"], [T0 + 86_400_000 + 5, T0 + 20_000])

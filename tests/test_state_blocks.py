@@ -142,6 +142,7 @@ def _batch(rng: np.random.Generator, n: int, t: int, accounts: int, as_frame: bo
         "ts": ts.astype("datetime64[ms]"),
         "cot": rng.choice([0.0, 0.74, 0.75, 0.9, 1.0], n).astype(np.float32),
         "rubric": rng.random(n).astype(np.float32),
+        "datagen": rng.choice([0.0, 0.49, 0.5, 0.9], n).astype(np.float32),
         "capability": rng.integers(0, N_CAP, n).astype(np.int8),
         "output_tokens": rng.integers(0, 5000, n).astype(np.int32),
     }

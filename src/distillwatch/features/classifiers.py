@@ -1,6 +1,7 @@
-"""Per-request text classifiers: CoT elicitation, rubric/grading, capability area.
+"""Per-request text classifiers: CoT elicitation, rubric/grading, data generation,
+capability area.
 
-Three heads share one stateless feature space: hashed word 1-2 grams of the
+Four heads share one stateless feature space: hashed word 1-2 grams of the
 request text (:mod:`distillwatch.features.hashing`: lowercase, tokens of two or
 more word characters or one Han/kana/Hangul character, unigrams plus adjacent
 bigrams, plus the first ``prefix_chars`` characters of each longer token as a
@@ -20,8 +21,11 @@ the hashed feature indices with a non-zero weight, a float16 weight matrix
 biases and the vectoriser parameters, and the same for the window heads
 (``window_index``, ``window_weights`` ``[k', 2]``, ``window_bias``,
 ``window_tokens``; an artefact without them scores whole texts only), and
-``prefix_chars`` (absent: 0, no prefix features, the older artefacts).  No pickle.  ``scripts/train_classifiers.py``
-rebuilds it; ``docs/classifiers.md`` documents labels and held-out scores.
+``prefix_chars`` (absent: 0, no prefix features, the older artefacts), and the
+datagen head (``datagen_index``, ``datagen_weights`` ``[k'', 2]``: whole text and
+window, ``datagen_bias``; absent: datagen scores ~0).  No pickle.
+``scripts/train_classifiers.py`` rebuilds the first heads, ``scripts/train_datagen.py``
+the datagen head; ``docs/classifiers.md`` documents labels and held-out scores.
 
 Every batch size runs the same arithmetic on the same grams (the gateway's
 small-batch path only tokenises with Python's ``re``), and window sums are exact
@@ -71,6 +75,15 @@ HEADS: tuple[str, ...] = ("cot", "rubric", *(f"cap_{c}" for c in CAPABILITIES))
 # score windows of a few tokens; a request's cot (rubric) is the larger of the
 # cot (rubric) head on the whole text and the window head on its best window.
 WINDOW_HEADS: tuple[str, ...] = ("cot", "rubric")
+# The datagen head (the request asks for manufactured training data: batches of
+# instructions, Q/A pairs, dialogues, labelled examples, a bare chat template) is
+# trained apart from the others (scripts/train_datagen.py) and stored in its own
+# artefact arrays, whole-text and window weights side by side; it is scored in
+# the same pass as one more column of the logits, after the HEADS columns.
+DATAGEN_AT = len(HEADS)
+# logit columns that also take their window head's best window
+_WINDOW_COLS = np.array([HEADS.index(h) for h in WINDOW_HEADS] + [DATAGEN_AT])
+_NO_HEAD_BIAS = -30.0  # an artefact without the datagen head: datagen scores ~0
 DEFAULT_HEAD_CHARS = 2000
 DEFAULT_TAIL_CHARS = 500
 _ARTEFACT = "text_classifiers.npz"
@@ -104,6 +117,7 @@ class TextScores:
 
     cot: np.ndarray  # float32 [n] in [0, 1]
     rubric: np.ndarray  # float32 [n] in [0, 1]
+    datagen: np.ndarray  # float32 [n] in [0, 1]
     capability: np.ndarray  # int8 [n], index into CAPABILITIES
     capability_proba: np.ndarray = field(
         default_factory=lambda: np.zeros((0, len(CAPABILITIES)), np.float32)
@@ -138,6 +152,9 @@ class TextClassifiers:
         window_weights: np.ndarray | None = None,
         window_bias: np.ndarray | None = None,
         prefix_chars: int = 0,
+        datagen_index: np.ndarray | None = None,
+        datagen_weights: np.ndarray | None = None,
+        datagen_bias: np.ndarray | None = None,
     ) -> None:
         w = len(WINDOW_HEADS)
         if window_tokens < 0:
@@ -154,22 +171,39 @@ class TextClassifiers:
             raise ValueError("window heads need index, weights [k, 2] and bias [2]")
         if weights.shape != (feature_index.shape[0], len(HEADS)) or bias.shape != (len(HEADS),):
             raise ValueError("artefact shapes do not match the heads")
+        has_datagen = datagen_index is not None
+        if has_datagen and (
+            datagen_weights is None
+            or datagen_bias is None
+            or datagen_weights.shape != (len(datagen_index), 2)  # type: ignore[arg-type]
+            or datagen_bias.shape != (2,)
+        ):
+            raise ValueError("the datagen head needs index, weights [k, 2] and bias [2]")
         self.n_features = int(n_features)
         self.head_chars = int(head_chars)
         self.tail_chars = int(tail_chars)
         self.prefix_chars = int(prefix_chars)
-        dense = np.zeros((self.n_features, len(HEADS)), dtype=np.float32)
-        dense[feature_index.astype(np.int64)] = weights.astype(np.float32)
+        self.has_datagen = has_datagen
+        dense = np.zeros((self.n_features, len(HEADS) + 1), dtype=np.float32)
+        dense[feature_index.astype(np.int64), : len(HEADS)] = weights.astype(np.float32)
+        wdense = np.zeros((self.n_features, w + 1), dtype=np.float64)
+        dg_bias = np.full(2, _NO_HEAD_BIAS, np.float32)
+        if has_datagen:
+            assert datagen_weights is not None and datagen_bias is not None
+            rows = np.asarray(datagen_index).astype(np.int64)
+            dense[rows, DATAGEN_AT] = datagen_weights[:, 0].astype(np.float32)
+            wdense[rows, w] = datagen_weights[:, 1].astype(np.float32)
+            dg_bias = datagen_bias.astype(np.float32)
         self._weights = dense.astype(np.float64)  # C-contiguous float64: linear_scores' layout
-        self._bias = bias.astype(np.float32)
+        self._bias = np.append(bias.astype(np.float32), dg_bias[0])
         self.window_tokens = int(window_tokens)
-        wdense = np.zeros((self.n_features, w), dtype=np.float64)
         if window_tokens:
             assert window_index is not None and window_weights is not None
-            wdense[window_index.astype(np.int64)] = window_weights.astype(np.float32)
+            wdense[window_index.astype(np.int64), :w] = window_weights.astype(np.float32)
         self._window_weights = window_int_weights(wdense)
-        self._window_bias = (
-            window_bias.astype(np.float32) if window_bias is not None else np.zeros(w, np.float32)
+        self._window_bias = np.append(
+            window_bias.astype(np.float32) if window_bias is not None else np.zeros(w, np.float32),
+            dg_bias[1],
         )
 
     @classmethod
@@ -201,6 +235,15 @@ class TextClassifiers:
                     else {}
                 ),
                 prefix_chars=int(z["prefix_chars"]) if "prefix_chars" in z else 0,
+                **(
+                    {
+                        "datagen_index": z["datagen_index"],
+                        "datagen_weights": z["datagen_weights"],
+                        "datagen_bias": z["datagen_bias"],
+                    }
+                    if "datagen_index" in z
+                    else {}
+                ),
             )
 
     def texts(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> list[str]:
@@ -244,8 +287,8 @@ class TextClassifiers:
         return text_grams(texts, self.prefix_chars)
 
     def logits(self, grams: Grams) -> np.ndarray:
-        """float32 [n, len(HEADS)]: the heads' logits on the whole text; for cot and
-        rubric the larger of that and the window head's logit on the best window:
+        """float32 [n, len(HEADS) + 1]: the heads' logits on the whole text, then the
+        datagen head's (column ``DATAGEN_AT``); for cot, rubric and datagen the larger of that and the window head's logit on the best window:
         ``window_tokens`` consecutive tokens of one line, or the whole line if it is
         shorter, a window scored like a text of its own. ``grams`` must carry prefix
         hashes exactly when the artefact has prefix features (:meth:`grams`)."""
@@ -273,8 +316,9 @@ class TextClassifiers:
             np.not_equal(grams.line_row[1:], grams.line_row[:-1], out=starts[1:])
             first = starts.nonzero()[0]
             rows = grams.line_row[first]
-            w = len(WINDOW_HEADS)
-            z[rows, :w] = np.maximum(z[rows, :w], np.maximum.reduceat(zw, first, axis=0))
+            cols = _WINDOW_COLS
+            best_rows = np.maximum.reduceat(zw, first, axis=0)
+            z[rows[:, None], cols] = np.maximum(z[rows[:, None], cols], best_rows)
         return z
 
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:
@@ -289,10 +333,12 @@ class TextClassifiers:
         return self.score_unigrams(lists)
 
     def _scores(self, z: np.ndarray) -> TextScores:
-        proba = _softmax(z[:, 2:]) if len(z) else np.zeros((0, len(CAPABILITIES)), np.float32)
+        caps = z[:, 2:DATAGEN_AT]
+        proba = _softmax(caps) if len(z) else np.zeros((0, len(CAPABILITIES)), np.float32)
         return TextScores(
             cot=_sigmoid(z[:, 0]),
             rubric=_sigmoid(z[:, 1]),
+            datagen=_sigmoid(z[:, DATAGEN_AT]),
             capability=proba.argmax(axis=1).astype(np.int8),
             capability_proba=proba,
         )

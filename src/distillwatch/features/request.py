@@ -60,6 +60,7 @@ FEATURE_SCHEMA: dict[str, pl.DataType] = {
     **{f"lsh_{j}": pl.UInt64() for j in range(NUM_BANDS)},
     "cot": pl.Float32(),
     "rubric": pl.Float32(),
+    "datagen": pl.Float32(),
     "capability": pl.Int8(),
     "single_turn": pl.Boolean(),
     "tool_use": pl.Boolean(),
@@ -81,6 +82,7 @@ TEXT_DTYPES: dict[str, np.dtype] = {
     "sys_key": np.dtype(np.uint64),
     "cot": np.dtype(np.float32),
     "rubric": np.dtype(np.float32),
+    "datagen": np.dtype(np.float32),
     "capability": np.dtype(np.int8),
     **{f"lsh_{j}": np.dtype(np.uint64) for j in range(NUM_BANDS)},
 }
@@ -179,6 +181,7 @@ def _text_dict(
         "sys_key": sys_key,
         "cot": scores.cot,
         "rubric": scores.rubric,
+        "datagen": scores.datagen,
         "capability": scores.capability,
     }
     for j in range(NUM_BANDS):

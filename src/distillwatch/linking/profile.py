@@ -41,6 +41,7 @@ from distillwatch.signals.state import EntityState, StateView
 FLAGS = (
     "cot_hi",
     "rubric_hi",
+    "datagen_hi",
     "single_turn",
     "reasoning_harvest",
     "maxlen_hit",

@@ -14,6 +14,7 @@ from distillwatch.signals.base import Signal
 from distillwatch.signals.harvest import (
     CapabilityConcentration,
     CotElicitation,
+    DatagenShare,
     MaxLengthShare,
     ModelLaunchRush,
     ProbabilityHarvest,
@@ -25,6 +26,7 @@ from distillwatch.signals.identity import AccountAgeRamp, InfraRotation, TierTru
 ALL_SIGNALS: tuple[type[Signal], ...] = (
     CotElicitation,
     RubricShare,
+    DatagenShare,
     CapabilityConcentration,
     MaxLengthShare,
     ProbabilityHarvest,

@@ -61,6 +61,36 @@ class RubricShare(ShareSignal):
         return f"{value:.0%} of requests ask to grade or score a response against criteria"
 
 
+class DatagenShare(ShareSignal):
+    """Share of requests that ask the model to manufacture training data.
+
+    Catches: the generation stage of a distillation pipeline, the one that
+    writes the prompts a harvest then answers: self-instruct / Alpaca-style
+    "come up with 20 diverse task instructions", Evol-style rewrites into
+    harder variants, batches of question-answer or instruction-response pairs,
+    synthetic dialogues, function-calling samples (APIGen), embedding-data
+    generators (queries with positive and hard-negative passages), sentence
+    pairs, and bare chat-template continuations (Magpie pre-query templates).
+    The classifier is trained on real distilabel and Magpie templates and
+    hand-written requests (docs/classifiers.md). Misses: generation requests
+    worded like ordinary questions one item at a time, and languages other
+    than English. A person asking for "10 names for my bakery" or a quiz for a
+    class scores low, but a product that generates test data or quizzes for
+    its users all day scores high, so this never acts alone.
+    """
+
+    name = "datagen_share"
+    group = "harvest"
+    unit = " of requests"
+
+    share_of = "datagen_hi"
+    ramp_lo = 0.1
+    ramp_hi = 0.5
+
+    def detail(self, value: float) -> str:
+        return f"{value:.0%} of requests ask the model to generate training data"
+
+
 class CapabilityConcentration(RampSignal):
     """Share of requests in high-value areas (coding, agentic/tool use, math, reasoning).
 

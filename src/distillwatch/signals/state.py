@@ -37,7 +37,11 @@ SUMS: dict[str, str] = {
     "new_model": "new_model",
 }
 # thresholded counts: state column <- (feature column, threshold)
-HIGHS: dict[str, tuple[str, float]] = {"cot_hi": ("cot", 0.75), "rubric_hi": ("rubric", 0.5)}
+HIGHS: dict[str, tuple[str, float]] = {
+    "cot_hi": ("cot", 0.75),
+    "rubric_hi": ("rubric", 0.5),
+    "datagen_hi": ("datagen", 0.5),
+}
 # distinct-count sketches: sketch name <- feature column of 64-bit keys
 SKETCHES: dict[str, str] = {
     "templates": "template_key",
