@@ -70,6 +70,14 @@ class Settings:
     # a verified member's risk is at most the larger of its own and its
     # campaign's (scoring.risk: proportion for accountable identities)
     verified_campaign_cap: bool = False
+    # individuals: held at review on their own traffic when at most
+    # individual_max_daily requests on the busiest day (0: off), on at most
+    # individual_max_prefixes networks, evasion below individual_max_evasion,
+    # at most individual_max_daily_tokens output tokens per active day
+    individual_max_daily: int = 0
+    individual_max_prefixes: int = 0
+    individual_max_evasion: float = 0.0
+    individual_max_daily_tokens: int = 0
 
     @classmethod
     def load(cls, path: Path | str | None = None, **overrides: Any) -> Settings:
@@ -140,7 +148,25 @@ class Settings:
                 "established_max_daily_tokens",
             ),
             verified_campaign_cap=bool(acts.get("verified_campaign_cap", False)),
+            individual_max_daily=_count(
+                acts.get("individual_max_daily", 0), source, "individual_max_daily"
+            ),
+            individual_max_prefixes=_count(
+                acts.get("individual_max_prefixes", 0), source, "individual_max_prefixes"
+            ),
+            individual_max_daily_tokens=_count(
+                acts.get("individual_max_daily_tokens", 0), source, "individual_max_daily_tokens"
+            ),
+            individual_max_evasion=_unit(
+                acts.get("individual_max_evasion", 0.0), source, "individual_max_evasion"
+            ),
         )
+
+
+def _unit(raw: Any, source: str, key: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 <= raw <= 1:
+        raise ConfigError(f"{source}: actions.{key}: must be a number in [0, 1], got {raw!r}")
+    return float(raw)
 
 
 def _tiers(raw: Any, source: str, key: str) -> tuple[str, ...]:

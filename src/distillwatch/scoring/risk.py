@@ -16,7 +16,10 @@ farm by a hard fact has its risk bounded by the larger of its own and its
 campaign's (``actions.verified_campaign_cap``): membership takes it as far as
 the group's evidence goes, never further. Actions follow ascending risk thresholds;
 without campaign evidence an entity must also have ``min_requests_enforce``
-requests before anything stronger than ``review``.
+requests before anything stronger than ``review``, and outside a malicious
+campaign trusted and established customers (``actions.trusted_tiers``,
+``established_*``) and entities at one person's scale (``actions.individual_*``,
+:meth:`Scorer.individual`) are held at ``review`` on their own traffic.
 """
 
 from __future__ import annotations
@@ -41,6 +44,14 @@ EVASION = ("account_age_ramp", "infra_rotation")
 TRUSTED_REASON = "trusted_customer"
 # the reason a verified campaign member whose risk its campaign's bounded carries
 VERIFIED_MEMBER_REASON = "verified_member"
+# the reason an entity held at review at an individual's scale carries
+INDIVIDUAL_REASON = "individual_scale"
+# automation signals that an individual's use never shows (scripted pacing,
+# traffic at every hour of the day): either one at SCRIPTED_AT or more ends the
+# individual hold (0.8: a log-gap spread under ~0.8, well below the ~1.3 of
+# random (Poisson) arrivals and the > 2 of real people; 21 or more hours a day)
+SCRIPTED = ("around_the_clock", "timing_regularity")
+SCRIPTED_AT = 0.8
 
 
 @dataclass
@@ -61,6 +72,8 @@ class ScoreResult:
     # verified campaign members whose risk the campaign's own bounded
     # (settings.verified_campaign_cap; None: no entity's was)
     capped: np.ndarray | None = None
+    # entities held at review at an individual's scale (None: no entity was)
+    individual: np.ndarray | None = None
 
 
 class Scorer:
@@ -171,10 +184,53 @@ class Scorer:
             held = (trusted | established) & (action >= 2) & ~thin
             established &= held & ~trusted
             thin |= held
+        individual = None
+        if cfg.individual_max_daily and (action >= 2).any():
+            # outside any malicious campaign (holding members of thin
+            # campaigns too served the held-out evasive farm's content-linked
+            # members longer, leakage 2.8 -> 3.2%, and helped no probe kind)
+            outside = camp <= 0
+            individual = self.individual(v, evasion, scores) & outside & (action >= 2) & ~thin
+            thin |= individual
+            if not individual.any():
+                individual = None
         action = np.where(thin, np.minimum(action, 1), action).astype(np.int8)
         return ScoreResult(
-            risk, action, groups, measures, scores, v["n"], held, established, capped
+            risk, action, groups, measures, scores, v["n"], held, established, capped, individual
         )
+
+    def individual(
+        self, v: StateView, evasion: np.ndarray | float, scores: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """Entities whose traffic stays at one person's scale.
+
+        At most ``individual_max_daily`` requests on the busiest day and
+        ``individual_max_daily_tokens`` output tokens per active day (what a
+        person reads; a harvest of long reasoning outputs takes far more), on at
+        most ``individual_max_prefixes`` networks (one more per 4 requests, up
+        to that), an evasion score (young account, rotating networks) below
+        ``individual_max_evasion``, and neither scripted pacing nor traffic
+        around the clock. Outside any malicious campaign such an entity is held
+        at review on its own traffic (:meth:`score`): a student who appends
+        "Show your work." to each homework question, or a developer trying
+        prompts, asks what a harvester asks, in a harvester's words, at a
+        person's volume; an analyst decides. Catches: wrong enforcement of
+        individuals, verified or not, whatever the accounts table says.
+        Misses, on purpose: a harvest spread over many such accounts is only
+        reviewed until linking ties them into a campaign (then each member is
+        enforced with it); one account harvesting at a human pace from one
+        address is reviewed, not stopped.
+        """
+        cfg = self.settings
+        nets = np.minimum(cfg.individual_max_prefixes, 1.0 + v["n"] / 4.0)
+        ok: np.ndarray = v.distinct("prefixes") <= nets + 0.5
+        ok &= v["max_day_count"] <= cfg.individual_max_daily
+        ok &= v["out_tokens"] / np.maximum(v["active_days"], 1.0) <= cfg.individual_max_daily_tokens
+        ok &= np.asarray(evasion) < cfg.individual_max_evasion
+        for name in SCRIPTED:
+            if name in scores:
+                ok &= scores[name] < SCRIPTED_AT
+        return ok
 
     def tie_candidates(self, v: StateView, camp: np.ndarray) -> np.ndarray:
         """Rows whose score depends on whether they are tied to their
@@ -272,6 +328,17 @@ class Scorer:
                     "detail": f"{who}, tied to no malicious campaign by payment,"
                     " infrastructure or sign-up: held at review for an analyst (its own"
                     f" risk {float(res.risk[i]):.2f} would enforce)",
+                }
+            )
+        if res.individual is not None and res.individual[i]:
+            out.append(
+                {
+                    "signal": INDIVIDUAL_REASON,
+                    "value": round(float(res.risk[i]), 4),
+                    "detail": "an individual's scale (few requests a day from one or two"
+                    " networks, human pacing, no sign of a disposable identity), in no"
+                    " malicious campaign: held at review for an analyst (its own risk"
+                    f" {float(res.risk[i]):.2f} would enforce)",
                 }
             )
         if res.capped is not None and res.capped[i]:
