@@ -25,7 +25,8 @@ verified customers all running FastChat's public LLM-as-judge prompt), ``ben_ser
 (young startups' code-review jobs on serverless functions: rotating cloud egress networks),
 ``ben_eval_open`` (lm-eval-harness runs from unverified accounts). ``atk_datagen``
 (synthetic-data generation requests in unseen wordings, spread thin) and ``ben_quizgen``
-(a teaching app generating quizzes all day) probe the datagen head.
+(a teaching app generating quizzes all day) probe the datagen head; ``ben_homework``
+(students with the ask on its own line under the question) the individual hold.
 """
 
 from __future__ import annotations
@@ -286,6 +287,7 @@ class Workload:
         self.office_hours()
         self.datagen()
         self.quiz_app()
+        self.homework()
 
     def trajectory(self, task: str, turns: int, result: str) -> list[dict[str, Any]]:
         """A coding-agent conversation: the scaffold's system prompt, the task (the
@@ -410,6 +412,31 @@ class Workload:
                 else:
                     body = r.choice(ANSWER).format(t=r.choice(TOPICS), k=r.randint(1, 10**6))
                 self.add(a, t, [{"role": "user", "content": body}], params, r.randint(500, 3000))
+        self.rng = saved
+
+    def homework(self) -> None:
+        """ben_homework: students as ben_student (free or education tier, one home
+        address, 10-40 GSM8K questions a day in 12 hours), who write the ask on its
+        own line under the question ("Show your work.", ...), where the classifier
+        reads it undiluted. Challenged 30/30 before the individual hold
+        (actions.individual_*). (Its own random stream.)"""
+        saved, self.rng = self.rng, random.Random(self.seed * 7919 + 5)
+        r = self.rng
+        asks = [
+            "Show your work.",
+            "Explain step by step.",
+            "Can you explain how to get the answer?",
+        ]
+        for i in range(30):
+            a = f"h{i:04d}"
+            self.account(a, r.choice(["free", "education"]), "ben_homework")
+            home = self.ip()
+            for t in self.times(r.uniform(10, 40), hours=12):
+                ask = r.choice([*asks, ""])
+                body = f"{r.choice(self.gsm)}\n\n{ask}" if ask else r.choice(self.gsm)
+                msgs = [{"role": "user", "content": body}]
+                params = {"temperature": 0.7, "max_tokens": 2048}
+                self.add(a, t, msgs, params, r.randint(200, 700), ip=home)
         self.rng = saved
 
     def quiz_app(self) -> None:
