@@ -140,3 +140,26 @@ def test_generation_account_is_cited_for_datagen(verdicts: dict[str, dict[str, A
 
 def test_own_use_lists_are_not_cited(verdicts: dict[str, dict[str, Any]]) -> None:
     assert "datagen_share" not in _signals(verdicts["lists"]), verdicts["lists"]["reasons"]
+
+
+def test_simulator_datagen_style_uses_the_packaged_templates() -> None:
+    """The simulator's datagen style (sim/datagen.py) renders the packaged distilabel
+    generation templates with real prompts in every slot; without them it falls back
+    on written requests (the Evol-style one, "5 new tasks, harder than this one", is a
+    known miss of the head: ~0.4)."""
+    from dataclasses import replace
+
+    from distillwatch.sim.corpus import load_corpus
+    from distillwatch.sim.datagen import FALLBACK, SLOT, datagen_prompts, render_generator
+
+    assert render_generator("A {{ x }} b {% for i in xs %}{{ i }}{% endfor %}") == ["A ", " b ", ""]
+    corpus = load_corpus("/nonexistent")  # the packaged sample
+    assert len(corpus.generator_templates) >= 4
+    texts = datagen_prompts(corpus, np.random.default_rng(1), 60).to_pylist()
+    assert len(texts) == 60 and all(t and SLOT not in t for t in texts)
+    clf = TextClassifiers.load()
+    assert (clf.score([None] * 60, texts).datagen >= 0.5).mean() >= 0.9
+    fallback = datagen_prompts(
+        replace(corpus, generator_templates={}), np.random.default_rng(1), 30
+    )
+    assert all(any(t.startswith(f.split("{}")[0]) for f in FALLBACK) for t in fallback.to_pylist())

@@ -35,6 +35,7 @@ TUNED: tuple[Plan, ...] = (
     ("reseller_mixed", 0, 0.3, None),
     ("evasive", 0, 0.3, None),
     ("sweep", 0, 0.3, None),
+    ("datagen", 0, 0.3, None),
     ("benign_only", 0, 0.3, None),
 )
 # Never used to choose settings: other seeds, the held-out evasive variant, the mix.

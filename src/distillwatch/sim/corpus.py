@@ -75,6 +75,8 @@ class Corpus:
     judge_prompts: list[dict[str, str]]
     rubric_templates: dict[str, str]
     source: str = "sample"
+    # synthetic-data generation templates (distilabel), for the datagen style
+    generator_templates: dict[str, str] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
 
     def pool(self, name: str) -> pa.StringArray:
@@ -132,12 +134,23 @@ def _load_templates_from_dir(tdir: Path) -> dict[str, object]:
         ).read_text(),
         "quality_scorer": (rub_dir / "quality-scorer.jinja2").read_text(),
     }
+    generators = {
+        "self_instruct": (rub_dir / "self-instruct.jinja2").read_text(),
+        "apigen_generator": (rub_dir / "apigen" / "generator.jinja2").read_text(),
+        "embeddings_text_retrieval": (
+            rub_dir / "improving_text_embeddings" / "text-retrieval.jinja2"
+        ).read_text(),
+        "embeddings_brainstorm_classification": (
+            rub_dir / "improving_text_embeddings" / "brainstorming" / "text-classification.jinja2"
+        ).read_text(),
+    }
     return {
         "orca_system_prompts": orca,
         "fastchat_judge_prompts": [
             {k: j[k] for k in ("name", "system_prompt", "prompt_template")} for j in judges
         ],
         "rubrics": rubrics,
+        "generators": generators,
     }
 
 
@@ -162,6 +175,7 @@ def load_corpus(data_dir: str | None = None) -> Corpus:
         orca_system=[str(s) for s in tmpl["orca_system_prompts"]],  # type: ignore[attr-defined]
         judge_prompts=list(tmpl["fastchat_judge_prompts"]),  # type: ignore[call-overload]
         rubric_templates=dict(tmpl["rubrics"]),  # type: ignore[call-overload]
+        generator_templates=dict(tmpl.get("generators") or {}),  # type: ignore[call-overload]
         source=source,
         sizes={k: len(v) for k, v in pools.items()},
     )

@@ -102,6 +102,9 @@ COT_P = Params(
 RUBRIC_P = Params(
     temperature=(0.0, 0.2), max_tokens=(1024, 2048), p_stream=0.0, p_logprobs=0.3, out_median=300
 )
+DATAGEN_P = Params(
+    temperature=(0.7, 0.9, 1.0), max_tokens=(2048, 4096), p_stream=0.0, out_median=900
+)
 SWEEP_P = Params(
     temperature=(0.0, 1.0),
     max_tokens=(16384, 32000),
@@ -303,6 +306,20 @@ PROFILES: dict[str, Profile] = {
         "datacenter",
         "sdk",
         RUBRIC_P,
+    ),
+    "datagen": P(
+        "datagen",
+        "datagen",
+        True,
+        "synthetic_data",
+        (40, 0.5, 5, 100),
+        0.9,
+        "flat",
+        8,
+        15,
+        "datacenter",
+        "sdk",
+        DATAGEN_P,
     ),
     "sweep": P(
         "sweep",

@@ -158,6 +158,10 @@ class Builder:
     def sweep(self, n: int) -> None:
         self.hydra(n, "sweep", nets=3)
 
+    def datagen(self, n: int) -> None:
+        """A synthetic-data generation farm (distilabel generation templates)."""
+        self.hydra(n, "datagen", nets=3)
+
     def reseller_mixed(self, n_customers: int, n_attackers: int) -> None:
         aid = self.legit_reseller(n_customers)
         res_nets = self.pops[-1].shared_nets
@@ -251,6 +255,11 @@ SCENARIOS: dict[str, Scenario] = {
         "CoT-coercion and rubric-grading campaigns.",
         7,
         _only(0.3, lambda b: b.cot_rubric(b.n(200), b.n(150))),
+    ),
+    "datagen": Scenario(
+        "A synthetic-data generation farm (self-instruct, APIGen, embedding-data templates).",
+        7,
+        _only(0.3, lambda b: b.datagen(b.n(150))),
     ),
     "bulk": Scenario(
         "A bulk harvester on two accounts among heavy legitimate users.",

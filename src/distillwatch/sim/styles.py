@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillwatch.sim.corpus import Corpus
+from distillwatch.sim.datagen import datagen_prompts
 from distillwatch.sim.textgen import (
     AGENT_SYSTEM,
     COMPANIES,
@@ -202,6 +203,16 @@ def rubric(c: Ctx) -> Text:
     return _single_turn(c, sys, prompt)
 
 
+def datagen(c: Ctx) -> Text:
+    """Synthetic-data generation: distilabel generation templates (self-instruct,
+    APIGen, embedding-data generators) for 60% of requests, the rest answering
+    hard tasks (the generated items' answering stage)."""
+    gen = datagen_prompts(c.corpus, c.rng, c.n)
+    tasks = mixed(c.corpus, c.rng, c.n, ["hard_math", "cot", "gpteacher"], [0.4, 0.3, 0.3])
+    prompt = pc.if_else(pa.array(c.rng.random(c.n) < 0.6), gen, tasks)
+    return _single_turn(c, pa.nulls(c.n, pa.string()), prompt)
+
+
 def sweep(c: Ctx) -> Text:
     """Capability sweep on agentic coding, tool use and hard reasoning."""
     prompt = mixed(c.corpus, c.rng, c.n, ["agentic", "hard_math", "coding"], [0.5, 0.3, 0.2])
@@ -227,5 +238,6 @@ STYLES: dict[str, Callable[[Ctx], Text]] = {
     "hydra": hydra,
     "cot_coercion": cot_coercion,
     "rubric": rubric,
+    "datagen": datagen,
     "sweep": sweep,
 }
