@@ -55,9 +55,10 @@ def test_generation_templates_score_high_and_other_requests_low() -> None:
             assert d < 0.5, (r["source"], r["prompt"][:60], float(d))
 
 
-def test_datagen_does_not_move_the_other_heads() -> None:
+def test_datagen_does_not_move_the_other_heads(tmp_path: Path) -> None:
     """The datagen head is one more logit column: cot, rubric and capability are the
-    same with and without it (the artefact arrays of the other heads are untouched)."""
+    same with and without it (the artefact arrays of the other heads are untouched),
+    and the same artefact without the datagen arrays loads with datagen ~0."""
     clf = TextClassifiers.load()
     rows = _rows()
     texts = clf.texts([r["system"] for r in rows], [r["prompt"] for r in rows])
@@ -66,20 +67,10 @@ def test_datagen_does_not_move_the_other_heads() -> None:
     path = Path(__file__).resolve().parents[1] / "src/distillwatch/models/text_classifiers.npz"
     with np.load(path, allow_pickle=False) as a:
         assert {"datagen_index", "datagen_weights", "datagen_bias"} <= set(a.files)
-        kwargs = {k: a[k] for k in a.files if not k.startswith("datagen_")}
-    bare = TextClassifiers(
-        n_features=int(kwargs["n_features"]),
-        feature_index=kwargs["feature_index"],
-        weights=kwargs["weights"],
-        bias=kwargs["bias"],
-        head_chars=int(kwargs["head_chars"]),
-        tail_chars=int(kwargs["tail_chars"]),
-        window_tokens=int(kwargs["window_tokens"]),
-        window_index=kwargs["window_index"],
-        window_weights=kwargs["window_weights"],
-        window_bias=kwargs["window_bias"],
-        prefix_chars=int(kwargs.get("prefix_chars", 0)),
-    )
+        np.savez(
+            tmp_path / "bare.npz", **{k: a[k] for k in a.files if not k.startswith("datagen_")}
+        )
+    bare = TextClassifiers.from_npz(tmp_path / "bare.npz")
     zb = bare.logits(bare.grams(texts))
     assert np.array_equal(z[:, : len(HEADS)], zb[:, : len(HEADS)])
     assert (bare.score([None], ["Generate 20 diverse instructions."]).datagen < 1e-6).all()

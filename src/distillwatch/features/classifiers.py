@@ -183,7 +183,6 @@ class TextClassifiers:
         self.head_chars = int(head_chars)
         self.tail_chars = int(tail_chars)
         self.prefix_chars = int(prefix_chars)
-        self.has_datagen = has_datagen
         dense = np.zeros((self.n_features, len(HEADS) + 1), dtype=np.float32)
         dense[feature_index.astype(np.int64), : len(HEADS)] = weights.astype(np.float32)
         wdense = np.zeros((self.n_features, w + 1), dtype=np.float64)
@@ -288,8 +287,8 @@ class TextClassifiers:
 
     def logits(self, grams: Grams) -> np.ndarray:
         """float32 [n, len(HEADS) + 1]: the heads' logits on the whole text, then the
-        datagen head's (column ``DATAGEN_AT``); for cot, rubric and datagen the larger of that and the window head's logit on the best window:
-        ``window_tokens`` consecutive tokens of one line, or the whole line if it is
+        datagen head's (column ``DATAGEN_AT``); for cot, rubric and datagen the larger
+        of that and the window head's logit on the best window: ``window_tokens`` consecutive tokens of one line, or the whole line if it is
         shorter, a window scored like a text of its own. ``grams`` must carry prefix
         hashes exactly when the artefact has prefix features (:meth:`grams`)."""
         if (grams.pre is not None) != (self.prefix_chars > 0):
@@ -316,9 +315,8 @@ class TextClassifiers:
             np.not_equal(grams.line_row[1:], grams.line_row[:-1], out=starts[1:])
             first = starts.nonzero()[0]
             rows = grams.line_row[first]
-            cols = _WINDOW_COLS
-            best_rows = np.maximum.reduceat(zw, first, axis=0)
-            z[rows[:, None], cols] = np.maximum(z[rows[:, None], cols], best_rows)
+            at = (rows[:, None], _WINDOW_COLS)
+            z[at] = np.maximum(z[at], np.maximum.reduceat(zw, first, axis=0))
         return z
 
     def score(self, system: Sequence[str | None], prompt: Sequence[str | None]) -> TextScores:

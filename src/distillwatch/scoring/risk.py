@@ -222,10 +222,12 @@ class Scorer:
         address is reviewed, not stopped.
         """
         cfg = self.settings
-        nets = np.minimum(cfg.individual_max_prefixes, 1.0 + v["n"] / 4.0)
-        ok: np.ndarray = v.distinct("prefixes") <= nets + 0.5
-        ok &= v["max_day_count"] <= cfg.individual_max_daily
-        ok &= v["out_tokens"] / np.maximum(v["active_days"], 1.0) <= cfg.individual_max_daily_tokens
+        ok = _bounded_footprint(
+            v,
+            cfg.individual_max_prefixes,
+            cfg.individual_max_daily,
+            cfg.individual_max_daily_tokens,
+        )
         ok &= np.asarray(evasion) < cfg.individual_max_evasion
         for name in SCRIPTED:
             if name in scores:
@@ -295,13 +297,12 @@ class Scorer:
         trusted = base & np.isin(v["tier"], self._trusted)
         established = base & np.isin(v["tier"], self._established)
         if established.any():
-            # a new network per request is no stable footprint, however few
-            # requests so far: at most one more network per 4 requests
-            nets = np.minimum(cfg.established_max_prefixes, 1.0 + v["n"] / 4.0)
-            established &= v.distinct("prefixes") <= nets + 0.5
-            established &= v["max_day_count"] <= cfg.established_max_daily
-            per_day = v["out_tokens"] / np.maximum(v["active_days"], 1.0)
-            established &= per_day <= cfg.established_max_daily_tokens
+            established &= _bounded_footprint(
+                v,
+                cfg.established_max_prefixes,
+                cfg.established_max_daily,
+                cfg.established_max_daily_tokens,
+            )
         return trusted, established
 
     def reasons(self, res: ScoreResult, i: int) -> list[dict[str, Any]]:
@@ -315,6 +316,7 @@ class Scorer:
                     contrib.append((w * s * cfg.risk[g], name))
         contrib.sort(reverse=True)
         out: list[dict[str, Any]] = []
+        risk = float(res.risk[i])
         if res.held is not None and res.held[i]:
             who = (
                 "verified, established account on one network"
@@ -322,42 +324,58 @@ class Scorer:
                 else "verified account on a trusted tier"
             )
             out.append(
-                {
-                    "signal": TRUSTED_REASON,
-                    "value": round(float(res.risk[i]), 4),
-                    "detail": f"{who}, tied to no malicious campaign by payment,"
-                    " infrastructure or sign-up: held at review for an analyst (its own"
-                    f" risk {float(res.risk[i]):.2f} would enforce)",
-                }
+                _reason(
+                    TRUSTED_REASON,
+                    risk,
+                    f"{who}, tied to no malicious campaign by payment, infrastructure or"
+                    f" sign-up: {_HELD.format(risk)}",
+                )
             )
         if res.individual is not None and res.individual[i]:
             out.append(
-                {
-                    "signal": INDIVIDUAL_REASON,
-                    "value": round(float(res.risk[i]), 4),
-                    "detail": "an individual's scale (few requests a day from one or two"
-                    " networks, human pacing, no sign of a disposable identity), in no"
-                    " malicious campaign: held at review for an analyst (its own risk"
-                    f" {float(res.risk[i]):.2f} would enforce)",
-                }
+                _reason(
+                    INDIVIDUAL_REASON,
+                    risk,
+                    "an individual's scale (few requests a day from one or two networks,"
+                    " human pacing, no sign of a disposable identity), in no malicious"
+                    f" campaign: {_HELD.format(risk)}",
+                )
             )
         if res.capped is not None and res.capped[i]:
             out.append(
-                {
-                    "signal": VERIFIED_MEMBER_REASON,
-                    "value": round(float(res.risk[i]), 4),
-                    "detail": "identity-verified account: its campaign lifts its risk"
-                    " at most to the campaign's own (the larger of its own risk and"
-                    f" its campaign's: {float(res.risk[i]):.2f}); its own traffic may enforce it",
-                }
+                _reason(
+                    VERIFIED_MEMBER_REASON,
+                    risk,
+                    "identity-verified account: its campaign lifts its risk at most to the"
+                    " campaign's own (the larger of its own risk and its campaign's:"
+                    f" {risk:.2f}); its own traffic may enforce it",
+                )
             )
         for _, name in contrib[: int(cfg.risk.get("reasons", 4))]:
             value = float(res.measures[name][i])
-            out.append(
-                {
-                    "signal": name,
-                    "value": round(value, 4),
-                    "detail": self.by_name[name].detail(value),
-                }
-            )
+            out.append(_reason(name, value, self.by_name[name].detail(value)))
         return out
+
+
+# the end of a held-at-review reason's detail (its risk filled in)
+_HELD = "held at review for an analyst (its own risk {:.2f} would enforce)"
+
+
+def _reason(signal: str, value: float, detail: str) -> dict[str, Any]:
+    """One contract reason (``{signal, value, detail}``; value rounded to 4 places)."""
+    return {"signal": signal, "value": round(value, 4), "detail": detail}
+
+
+def _bounded_footprint(
+    v: StateView, max_prefixes: int, max_daily: int, max_daily_tokens: int
+) -> np.ndarray:
+    """Entities on at most ``max_prefixes`` networks (/24 or /48; at most one more per
+    4 requests, up to that: a new network per request is no stable footprint, however
+    few requests so far), with at most ``max_daily`` requests on their busiest day and
+    ``max_daily_tokens`` output tokens per active day (the established-customer and
+    individual holds)."""
+    nets = np.minimum(max_prefixes, 1.0 + v["n"] / 4.0)
+    ok: np.ndarray = v.distinct("prefixes") <= nets + 0.5
+    ok &= v["max_day_count"] <= max_daily
+    ok &= v["out_tokens"] / np.maximum(v["active_days"], 1.0) <= max_daily_tokens
+    return ok

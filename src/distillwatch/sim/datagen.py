@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from distillwatch.sim.corpus import Corpus
-from distillwatch.sim.textgen import draw, join
+from distillwatch.sim.textgen import collapse_blocks, draw, join
 
 # used only when the corpus carries no generation template ({} = a topic)
 FALLBACK = (
@@ -29,10 +29,7 @@ SLOT = "\x01"
 def render_generator(template: str) -> list[str]:
     """A jinja generation template as literal pieces around its slots (``SLOT``):
     loops and conditionals collapsed to their bodies, every ``{{ var }}`` a slot."""
-    t = re.sub(r"\{%-?\s*for .*?%\}(.*?)\{%-?\s*endfor\s*-?%\}", r"\1", template, flags=re.S)
-    t = re.sub(r"\{%.*?%\}", "", t)
-    t = re.sub(r"\{\{.*?\}\}", SLOT, t)
-    return t.split(SLOT)
+    return re.sub(r"\{\{.*?\}\}", SLOT, collapse_blocks(template)).split(SLOT)
 
 
 def datagen_prompts(corpus: Corpus, rng: np.random.Generator, n: int) -> pa.Array:

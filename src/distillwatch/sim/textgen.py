@@ -136,11 +136,16 @@ def paraphrase(arr: pa.Array, rng: np.random.Generator, rate: float) -> pa.Array
     return pc.if_else(sp, pc.replace_substring(out, pattern=". ", replacement=".  "), out)
 
 
+def collapse_blocks(template: str) -> str:
+    """A jinja template with its ``for`` loops collapsed to one copy of their body and
+    every other ``{% ... %}`` tag removed (``{{ ... }}`` slots left as they are)."""
+    t = re.sub(r"\{%-?\s*for .*?%\}(.*?)\{%-?\s*endfor\s*-?%\}", r"\1", template, flags=re.S)
+    return re.sub(r"\{%.*?%\}", "", t)
+
+
 def render_rubric(template: str) -> tuple[str, str]:
     """Split a jinja rubric into (prefix, suffix) around the generation slot, loops collapsed."""
-    t = re.sub(r"\{%-?\s*for .*?%\}(.*?)\{%-?\s*endfor\s*-?%\}", r"\1", template, flags=re.S)
-    t = re.sub(r"\{\{\s*(index \+ 1|loop\.index)\s*\}\}", "1", t)
-    t = re.sub(r"\{%.*?%\}", "", t)
+    t = re.sub(r"\{\{\s*(index \+ 1|loop\.index)\s*\}\}", "1", collapse_blocks(template))
     t = re.sub(r"\{\{\s*rubric\s*\}\}", "[Is the response helpful, correct and well reasoned?]", t)
     t = re.sub(r"\{\{\s*(generations?|generation_\w+|response\w*)\s*\}\}", "\x00", t)
     t = re.sub(r"\{\{\s*\w+\s*\}\}", "\x01", t)
